@@ -1,0 +1,196 @@
+"""The ``neurosynchro`` command: one thin subcommand per step of the flow.
+
+Tables and results go to stdout (or ``--output``); progress and diagnostics
+go to stderr. A package error becomes one line on stderr and exit status 1
+(bad data) or 2 (bad usage); ``--debug`` shows the traceback instead.
+"""
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .errors import NeurosynchroError
+
+logger = logging.getLogger("neurosynchro")
+
+COMMANDS = {}
+
+
+def command(name, help):
+    """Register a subcommand: ``configure(parser)`` returns ``run(args)``."""
+
+    def register(configure):
+        COMMANDS[name] = (help, configure)
+        return configure
+
+    return register
+
+
+@command("init-nndir", "create a network directory with a default nn_config.toml")
+def _init_nndir(parser):
+    parser.add_argument("nndir", help="network directory to create")
+
+    def run(args):
+        from .config import init_nndir
+
+        path = init_nndir(args.nndir)
+        logger.info("wrote %s; edit it, then run lock-domain-range", path)
+        return 0
+
+    return run
+
+
+@command("transform", "turn raw coefficients into the internal parameterization")
+def _transform(parser):
+    parser.add_argument("datadir", help="training set: directory of *.txt tables")
+    parser.add_argument(
+        "-o", "--output", help="write the transformed table here (default: stdout)"
+    )
+
+    def run(args):
+        from .samples import read_training_set, write_table
+        from .transform import to_internal
+
+        table, suffixes, report = to_internal(read_training_set(args.datadir))
+        for line in report.lines():
+            print(line, file=sys.stderr)
+        write_table(args.output or sys.stdout, table, suffixes)
+        return 0
+
+    return run
+
+
+@command("lock-domain-range", "write bounds and normalization into nn_config.toml")
+def _lock(parser):
+    parser.add_argument("datadir", help="the transformed training set")
+    parser.add_argument("nndir", help="network directory holding nn_config.toml")
+
+    def run(args):
+        from .config import lock_domain_range
+        from .samples import read_training_set
+
+        config = lock_domain_range(read_training_set(args.datadir), args.nndir)
+        for mapping in config.params + [r.mapping for r in config.results]:
+            print(
+                f"{mapping.name}: physical [{mapping.phys_min:.6g}, "
+                f"{mapping.phys_max:.6g}], normalized [{mapping.norm_min:.3f}, "
+                f"{mapping.norm_max:.3f}]",
+                file=sys.stderr,
+            )
+        return 0
+
+    return run
+
+
+@command("summarize", "print per-column statistics of a training set")
+def _summarize(parser):
+    parser.add_argument("datadir", help="training set: directory of *.txt tables")
+
+    def run(args):
+        from .samples import read_training_set
+        from .summary import summarize
+
+        print(summarize(read_training_set(args.datadir)))
+        return 0
+
+    return run
+
+
+@command("train", "train the networks of a network directory")
+def _train(parser):
+    parser.add_argument("datadir", help="the transformed training set")
+    parser.add_argument("nndir", help="locked network directory")
+    parser.add_argument(
+        "results", nargs="*", metavar="RESULT", help="results to train (default: all)"
+    )
+    parser.add_argument("--plot", metavar="FILE.png", help="save residual plots here")
+
+    def run(args):
+        from .config import load_config
+        from .errors import UsageError
+        from .samples import read_training_set
+        from .training import plot_residuals, train_result
+
+        config = load_config(args.nndir)
+        names = args.results or [r.name for r in config.results]
+        for name in names:
+            config.result(name)
+        if args.plot and not args.plot.lower().endswith(".png"):
+            raise UsageError(f"--plot {args.plot}: expected a file name ending in .png")
+        training_set = read_training_set(args.datadir)
+        reports = []
+        for name in names:
+            report = train_result(
+                config, training_set, name, args.nndir, progress=sys.stderr.isatty()
+            )
+            print(report.line(), file=sys.stderr)
+            reports.append(report)
+        if args.plot:
+            plot_residuals(reports, config, args.plot)
+        return 0
+
+    return run
+
+
+def _register_optional():
+    """Subcommands implemented in modules that other work may still add."""
+    try:
+        from .calc import generate
+    except ImportError:
+        return
+
+    @command("make-training-set", "compute a training set with the built-in calculator")
+    def _make(parser):
+        generate.add_arguments(parser)
+        return generate.run
+
+
+def build_parser():
+    _register_optional()
+    parser = argparse.ArgumentParser(
+        prog="neurosynchro",
+        description="Train and use neural-network approximations of polarized "
+        "synchrotron radiative-transfer coefficients.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks of errors"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="only show warnings and errors"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (text, configure) in COMMANDS.items():
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(run=configure(sub))
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``neurosynchro`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("neurosynchro: error: a COMMAND is required", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="neurosynchro: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.run(args)
+    except NeurosynchroError as error:
+        if args.debug:
+            raise
+        print(f"neurosynchro: error: {error}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        print("neurosynchro: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

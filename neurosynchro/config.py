@@ -1,0 +1,382 @@
+"""``nn_config.toml``: the domain, range and settings of a network directory.
+
+The config is read and rewritten with tomlkit, so a user's comments, key
+order and layout survive ``lock-domain-range`` and ``train``; rewrites are
+atomic. Configs written by the predecessor package (neurosynchro 0.1.x) load
+unchanged.
+
+Layout::
+
+    [[params]]            # one table per network input, in input order
+    name = "s"
+    maptype = "log"
+    ...                   # bounds keys, written by lock-domain-range
+
+    [[results]]           # one table per internal result (one network each)
+    name = "j_I"
+    maptype = "log"
+    trainer = "generic"
+    ...                   # optional trainer settings, e.g. epochs = 200
+
+    [signs]               # recorded by lock-domain-range from the table
+    j_Q = -1
+    ...
+
+    [provenance]          # package version, training-set hash, dates
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomlkit
+from tomlkit.exceptions import ParseError
+
+from . import __version__
+from .errors import ConfigError, NetworkError
+from .fileio import atomic_write_text
+from .mappings import Mapping
+from .transform import LEGACY_SIGNS, ROTATIVITY_RESULTS, SIGNED
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "nn_config.toml"
+
+DEFAULT_CONFIG = """\
+# neurosynchro network configuration.
+#
+# [[params]] tables are the network inputs, [[results]] tables the internal
+# results (one network each). Keys:
+#   maptype            direct, log, logit, neg_log, abs_log, ninth_root, sign
+#   phys_bounds_mode   empirical (from the table) or theta (fixed 0 .. pi/2)
+#   normalization_mode gaussian or unit_interval
+#   out_of_sample      ignore, clip or nan: what to do outside the bounds
+#   trainer            generic, twolayer or binary (results only); trainer
+#                      settings (hidden_units, epochs, batch_size, ...) may be
+#                      set per result or in a [training] table.
+# 'neurosynchro lock-domain-range' fills in the bounds (phys_min, phys_max,
+# x_mean, x_std, norm_min, norm_max) and adds a [[params]] table for each
+# model parameter of the training set not listed here (maptype log for
+# (log) columns, direct for (lin) columns); edit them to taste.
+
+[[params]]
+name = "s"
+maptype = "log"
+
+[[params]]
+name = "theta"
+maptype = "direct"
+phys_bounds_mode = "theta"
+out_of_sample = "clip"
+
+[[results]]
+name = "j_I"
+maptype = "log"
+trainer = "generic"
+
+[[results]]
+name = "alpha_I"
+maptype = "log"
+trainer = "generic"
+
+[[results]]
+name = "rho_Q"
+maptype = "abs_log"
+trainer = "generic"
+
+[[results]]
+name = "rho_V"
+maptype = "log"
+trainer = "generic"
+
+[[results]]
+name = "j_frac_pol"
+maptype = "logit"
+trainer = "generic"
+
+[[results]]
+name = "alpha_frac_pol"
+maptype = "logit"
+trainer = "generic"
+
+[[results]]
+name = "j_V_share"
+maptype = "logit"
+trainer = "generic"
+
+[[results]]
+name = "alpha_V_share"
+maptype = "logit"
+trainer = "generic"
+
+[[results]]
+name = "rho_Q_sign"
+maptype = "sign"
+normalization_mode = "unit_interval"
+trainer = "binary"
+"""
+
+
+@dataclass
+class ResultSpec:
+    """One internal result: its mapping, trainer and trainer settings."""
+
+    mapping: Mapping
+    trainer: str = "generic"
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def name(self):
+        return self.mapping.name
+
+
+@dataclass
+class NetworkConfig:
+    """A parsed ``nn_config.toml``.
+
+    Attributes
+    ----------
+    path : Path
+        The config file.
+    params : list of Mapping
+        Network inputs, in order.
+    results : list of ResultSpec
+        Internal results, in order.
+    signs : dict
+        Recorded signs of the fixed-sign coefficients.
+    training : dict
+        Global trainer settings from the ``[training]`` table.
+    document : tomlkit.TOMLDocument
+        The document as read, for rewriting without losing the user's text.
+    """
+
+    path: Path
+    params: list
+    results: list
+    signs: dict
+    training: dict
+    document: object
+
+    @property
+    def param_names(self):
+        return [m.name for m in self.params]
+
+    def result(self, name):
+        """The ResultSpec called ``name``; NetworkError if there is none."""
+        for spec in self.results:
+            if spec.name == name:
+                return spec
+        raise NetworkError(
+            f"{self.path}: no result {name!r}; the config has "
+            + ", ".join(s.name for s in self.results)
+        )
+
+    @property
+    def has_rotativities(self):
+        names = {s.name for s in self.results}
+        return all(r in names for r in ROTATIVITY_RESULTS)
+
+
+def config_path(nndir):
+    return Path(nndir) / CONFIG_NAME
+
+
+def read_document(path):
+    """Parse a TOML file into a tomlkit document; ConfigError on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
+    except ParseError as error:
+        raise ConfigError(f"{path}: TOML syntax error: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+
+
+def _tables(document, key, path):
+    tables = document.get(key)
+    if tables is None:
+        raise ConfigError(f"{path}: no [[{key}]] tables")
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: '{key}' must be an array of tables, [[{key}]]")
+    return tables
+
+
+def load_config(nndir_or_path, need_bounds=True):
+    """Read and check a network directory's config.
+
+    Parameters
+    ----------
+    nndir_or_path : str or Path
+        The network directory, or the config file itself.
+    need_bounds : bool
+        Require the bounds written by ``lock-domain-range``.
+
+    Returns
+    -------
+    NetworkConfig
+    """
+    path = Path(nndir_or_path)
+    if path.is_dir():
+        path = path / CONFIG_NAME
+    document = read_document(path)
+    params = [
+        Mapping.from_dict(t, f"{path}: [[params]] #{i + 1}", need_bounds)
+        for i, t in enumerate(_tables(document, "params", path))
+    ]
+    results = []
+    from .training import TRAINERS
+
+    for i, table in enumerate(_tables(document, "results", path)):
+        where = f"{path}: [[results]] #{i + 1}"
+        mapping = Mapping.from_dict(table, where, need_bounds)
+        trainer = str(table.get("trainer", "generic"))
+        if trainer not in TRAINERS:
+            raise ConfigError(
+                f"{where} ({mapping.name}): trainer = {trainer!r} is not valid; "
+                "expected one of " + ", ".join(repr(t) for t in TRAINERS)
+            )
+        settings = {k: v for k, v in table.items() if k in TRAINERS[trainer].keys()}
+        results.append(ResultSpec(mapping, trainer, settings))
+    names = [m.name for m in params] + [r.name for r in results]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"{path}: {', '.join(duplicated)} listed more than once")
+
+    signs = dict(document.get("signs", {}))
+    if not signs:
+        # Predecessor configs carry no signs; its transform kept only rows
+        # with these.
+        signs = dict(LEGACY_SIGNS)
+    needed = [k for k in SIGNED if k != "rho_V"]
+    if any(spec.name == "rho_V" for spec in results):
+        needed.append("rho_V")
+    bad = [k for k in needed if signs.get(k) not in (1, -1)]
+    if bad:
+        raise ConfigError(
+            f"{path}: [signs] needs +1 or -1 for each of " + ", ".join(bad)
+        )
+    training = dict(document.get("training", {}))
+    return NetworkConfig(path, params, results, signs, training, document)
+
+
+def init_nndir(nndir):
+    """Create a network directory holding the default config.
+
+    The directory may exist but must not already hold a config.
+    """
+    nndir = Path(nndir)
+    if nndir.exists() and not nndir.is_dir():
+        raise ConfigError(f"{nndir}: exists and is not a directory")
+    path = nndir / CONFIG_NAME
+    if path.exists():
+        raise ConfigError(f"{path}: already exists; not overwriting it")
+    nndir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, DEFAULT_CONFIG)
+    return path
+
+
+def hash_files(files):
+    """SHA-256 over the bytes of ``files``, in order: training-set provenance."""
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def lock_domain_range(training_set, nndir):
+    """Write bounds, normalization and signs from a transformed table.
+
+    Parameters
+    ----------
+    training_set : neurosynchro.samples.TrainingSet
+        The transformed training set (output of ``neurosynchro transform``).
+    nndir : str or Path
+        Network directory whose config is updated in place (atomically,
+        keeping comments and order).
+
+    Returns
+    -------
+    NetworkConfig
+        The locked config.
+
+    Notes
+    -----
+    Inputs of the table that the config does not list are appended as new
+    ``[[params]]`` tables. Results the table does not have (``rho_Q``,
+    ``rho_V`` and ``rho_Q_sign`` for a six-result table) are removed from
+    the config, and the approximator then returns NaN for the rotativities.
+    """
+    from .transform import signs_from_table
+
+    path = config_path(nndir)
+    document = read_document(path)
+    table = training_set.table
+    source = training_set.files[0] if training_set.files else "table"
+
+    params = _tables(document, "params", path)
+    listed = [str(t.get("name")) for t in params]
+    missing = [n for n in listed if n not in training_set.inputs]
+    if missing:
+        raise ConfigError(
+            f"{path}: the config names input parameter(s) "
+            + ", ".join(missing)
+            + f" that {source} lacks; its inputs are "
+            + ", ".join(training_set.inputs)
+        )
+    for name in training_set.inputs:
+        if name not in listed:
+            item = tomlkit.table()
+            item["name"] = name
+            item["maptype"] = (
+                "log" if training_set.suffixes[name] == "log" else "direct"
+            )
+            params.append(item)
+            logger.warning("added input parameter %s to %s", name, path)
+
+    results = _tables(document, "results", path)
+    kept = []
+    for item in results:
+        name = str(item.get("name"))
+        if name in training_set.results:
+            kept.append(item)
+        elif name in ROTATIVITY_RESULTS:
+            logger.warning("%s: not in the training set, removed from %s", name, path)
+        else:
+            raise ConfigError(
+                f"{path}: result {name!r} is not a column of {source}; its results "
+                "are " + ", ".join(training_set.results)
+            )
+    if len(kept) != len(results):
+        array = tomlkit.aot()
+        for item in kept:
+            array.append(item)
+        document["results"] = array
+        results = document["results"]
+
+    for i, item in enumerate(list(params) + list(results)):
+        mapping = Mapping.from_dict(item, f"{path}: table #{i + 1}", need_bounds=False)
+        mapping.lock(table[mapping.name].to_numpy())
+        for key, value in mapping.bounds_dict().items():
+            item[key] = value
+
+    signs = signs_from_table(table, training_set.suffixes)
+    if signs:
+        record = tomlkit.table()
+        for key in SIGNED:
+            if key in signs:
+                record[key] = signs[key]
+        document["signs"] = record
+    provenance = document.get("provenance") or tomlkit.table()
+    provenance["neurosynchro_version"] = __version__
+    if training_set.files:
+        provenance["training_set_sha256"] = hash_files(training_set.files)
+        provenance["training_set_rows"] = len(table)
+    document["provenance"] = provenance
+
+    atomic_write_text(path, tomlkit.dumps(document))
+    return load_config(path)

@@ -1,0 +1,341 @@
+"""Maps between physical, transformed and normalized values.
+
+Every network input and output goes through three representations:
+
+*physical* ``p``
+    the value as it appears in a (transformed) training-set table;
+*transformed* ``x``
+    ``p`` through a map type (``log``, ``logit`` ...) that makes its
+    distribution tame;
+*normalized* ``n``
+    ``x`` through a linear map, ``n = (x - x_mean) / x_std``, which is what
+    the networks see.
+
+A :class:`Mapping` holds one quantity's map type, its bounds and its
+normalization, and reads and writes them as the keys of one ``[[params]]``
+or ``[[results]]`` table of ``nn_config.toml`` (the key names are those of
+the predecessor package, so its configs still load).
+"""
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+# The map types. Each is a forward map, its inverse and the domain on which
+# the forward map is defined.
+
+
+class MapType:
+    """A map between physical and transformed values."""
+
+    #: The name used for ``maptype`` in the config.
+    name = None
+
+    def forward(self, p):
+        """Physical -> transformed."""
+        raise NotImplementedError
+
+    def inverse(self, x):
+        """Transformed -> physical."""
+        raise NotImplementedError
+
+    def valid(self, p):
+        """Boolean mask of the physical values the forward map accepts."""
+        return np.isfinite(p)
+
+
+class Direct(MapType):
+    name = "direct"
+
+    def forward(self, p):
+        return np.asarray(p, dtype=float)
+
+    def inverse(self, x):
+        return np.asarray(x, dtype=float)
+
+
+class Log(MapType):
+    name = "log"
+
+    def forward(self, p):
+        return np.log10(p)
+
+    def inverse(self, x):
+        return 10.0**x
+
+    def valid(self, p):
+        return np.isfinite(p) & (p > 0)
+
+
+class NegLog(MapType):
+    name = "neg_log"
+
+    def forward(self, p):
+        return np.log10(-p)
+
+    def inverse(self, x):
+        return -(10.0**x)
+
+    def valid(self, p):
+        return np.isfinite(p) & (p < 0)
+
+
+class AbsLog(MapType):
+    """``log10 |p|``; the inverse returns the magnitude, the sign is lost."""
+
+    name = "abs_log"
+
+    def forward(self, p):
+        return np.log10(np.abs(p))
+
+    def inverse(self, x):
+        return 10.0**x
+
+    def valid(self, p):
+        return np.isfinite(p) & (p != 0)
+
+
+class Logit(MapType):
+    """``log(p / (1 - p))`` for fractions strictly inside (0, 1)."""
+
+    name = "logit"
+
+    def forward(self, p):
+        return np.log(p) - np.log1p(-p)
+
+    def inverse(self, x):
+        # exp(-|x|) never overflows, and the two branches keep full relative
+        # precision near 0 and near 1.
+        x = np.asarray(x, dtype=float)
+        z = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0, z) / (1.0 + z)
+
+    def valid(self, p):
+        return np.isfinite(p) & (p > 0) & (p < 1)
+
+
+class NinthRoot(MapType):
+    """A signed ninth root: compresses a wide range of either sign."""
+
+    name = "ninth_root"
+
+    def forward(self, p):
+        return np.cbrt(np.cbrt(p))
+
+    def inverse(self, x):
+        return np.asarray(x, dtype=float) ** 9
+
+
+class Sign(MapType):
+    """The sign of ``p``, for a result learned as a binary class.
+
+    The inverse maps any transformed value to -1 or +1 by its sign, so a
+    network output in (-1, 1) becomes the nearer class.
+    """
+
+    name = "sign"
+
+    def forward(self, p):
+        return np.sign(p)
+
+    def inverse(self, x):
+        x = np.asarray(x, dtype=float)
+        return np.where(x >= 0, 1.0, -1.0) + 0 * x
+
+    def valid(self, p):
+        return np.isfinite(p) & (p != 0)
+
+
+#: The map types by config name. Registered explicitly.
+MAP_TYPES = {
+    cls.name: cls() for cls in (Direct, Log, NegLog, AbsLog, Logit, NinthRoot, Sign)
+}
+
+#: How physical bounds are found: from the samples, or fixed to [0, pi/2].
+BOUNDS_MODES = ("empirical", "theta")
+
+#: How the normalization is found from the transformed samples.
+NORMALIZATION_MODES = ("gaussian", "unit_interval")
+
+#: What to do with values outside the sampled range.
+OUT_OF_SAMPLE_POLICIES = ("ignore", "clip", "nan")
+
+# Keys of a locked config table that hold the numbers found from samples.
+BOUND_KEYS = ("x_mean", "x_std", "phys_min", "phys_max", "norm_min", "norm_max")
+
+# The fewest valid samples from which a mapping's bounds may be found.
+MIN_SAMPLES = 3
+
+
+def _choice(info, key, choices, default, where):
+    value = info.get(key, default)
+    if value not in choices:
+        raise ConfigError(
+            f"{where}: {key} = {value!r} is not valid; expected one of "
+            + ", ".join(repr(c) for c in choices)
+        )
+    return str(value)
+
+
+@dataclass
+class Mapping:
+    """One quantity's map from physical to normalized values and back.
+
+    Attributes
+    ----------
+    name : str
+        The column name (without role suffix).
+    maptype : MapType
+        The physical -> transformed map.
+    phys_bounds_mode, normalization_mode, out_of_sample : str
+        See :data:`BOUNDS_MODES`, :data:`NORMALIZATION_MODES`,
+        :data:`OUT_OF_SAMPLE_POLICIES`.
+    phys_min, phys_max : float
+        Physical bounds (NaN until locked).
+    x_mean, x_std : float
+        Normalization: ``n = (x - x_mean) / x_std``.
+    norm_min, norm_max : float
+        Normalized bounds of the samples.
+    """
+
+    name: str
+    maptype: MapType
+    phys_bounds_mode: str = "empirical"
+    normalization_mode: str = "gaussian"
+    out_of_sample: str = "ignore"
+    phys_min: float = np.nan
+    phys_max: float = np.nan
+    x_mean: float = np.nan
+    x_std: float = np.nan
+    norm_min: float = np.nan
+    norm_max: float = np.nan
+
+    @classmethod
+    def from_dict(cls, info, where="config", need_bounds=True):
+        """Build from one ``[[params]]`` or ``[[results]]`` config table.
+
+        Parameters
+        ----------
+        info : mapping
+            The table's keys.
+        where : str
+            Where the table is (file and table), for error messages.
+        need_bounds : bool
+            If true, the bounds keys must be present (a locked config).
+        """
+        if "name" not in info:
+            raise ConfigError(f"{where}: missing key 'name'")
+        name = str(info["name"])
+        where = f"{where} ({name})"
+        if "maptype" not in info:
+            raise ConfigError(f"{where}: missing key 'maptype'")
+        maptype = _choice(info, "maptype", tuple(MAP_TYPES), None, where)
+        mapping = cls(
+            name=name,
+            maptype=MAP_TYPES[maptype],
+            phys_bounds_mode=_choice(
+                info, "phys_bounds_mode", BOUNDS_MODES, "empirical", where
+            ),
+            normalization_mode=_choice(
+                info, "normalization_mode", NORMALIZATION_MODES, "gaussian", where
+            ),
+            out_of_sample=_choice(
+                info, "out_of_sample", OUT_OF_SAMPLE_POLICIES, "ignore", where
+            ),
+        )
+        if need_bounds:
+            missing = [k for k in BOUND_KEYS if k not in info]
+            if missing:
+                raise ConfigError(
+                    f"{where}: no bounds ({', '.join(missing)} missing); run "
+                    "'neurosynchro lock-domain-range' on the transformed table first"
+                )
+            for key in BOUND_KEYS:
+                try:
+                    setattr(mapping, key, float(info[key]))
+                except (TypeError, ValueError):
+                    raise ConfigError(
+                        f"{where}: {key} = {info[key]!r}; expected a number"
+                    ) from None
+            if not mapping.x_std > 0:
+                raise ConfigError(f"{where}: x_std = {mapping.x_std}; expected > 0")
+        return mapping
+
+    def lock(self, samples):
+        """Find bounds and normalization from physical samples.
+
+        Parameters
+        ----------
+        samples : ndarray, shape (N,)
+            Physical values; non-finite values and values outside the map's
+            domain are left out (and counted in the log).
+        """
+        samples = np.asarray(samples, dtype=float)
+        ok = self.maptype.valid(samples)
+        if (~ok).any():
+            logger.info(
+                "%s: leaving out %d of %d samples", self.name, (~ok).sum(), samples.size
+            )
+        samples = samples[ok]
+        if samples.size < MIN_SAMPLES:
+            raise ConfigError(
+                f"{self.name}: only {samples.size} valid samples; need at least "
+                f"{MIN_SAMPLES} to find its bounds"
+            )
+        if self.phys_bounds_mode == "theta":
+            self.phys_min, self.phys_max = 0.0, 0.5 * np.pi
+        else:
+            self.phys_min, self.phys_max = float(samples.min()), float(samples.max())
+
+        x = self.maptype.forward(samples)
+        if self.normalization_mode == "gaussian":
+            self.x_mean, self.x_std = float(x.mean()), float(x.std())
+        else:
+            self.x_mean = float(x.min())
+            self.x_std = float(x.max() - x.min())
+        # A constant column (a sign that never changes, say) still needs a
+        # usable scale.
+        if not self.x_std > 0:
+            self.x_std = 1.0
+        n = (x - self.x_mean) / self.x_std
+        self.norm_min, self.norm_max = float(n.min()), float(n.max())
+
+    def bounds_dict(self):
+        """The bounds keys, for writing into the config."""
+        return {key: float(getattr(self, key)) for key in BOUND_KEYS}
+
+    def phys_to_norm(self, p):
+        """Physical -> normalized.
+
+        Returns
+        -------
+        n : ndarray
+            Normalized values, same shape as ``p``.
+        oos : ndarray of bool
+            True where ``p`` was outside ``[phys_min, phys_max]`` (or NaN).
+        """
+        p = np.asarray(p, dtype=float)
+        oos = ~((p >= self.phys_min) & (p <= self.phys_max))
+        p = self._apply_policy(p, oos, self.phys_min, self.phys_max)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (self.maptype.forward(p) - self.x_mean) / self.x_std, oos
+
+    def norm_to_phys(self, n):
+        """Normalized -> physical; returns ``(p, oos)`` like :meth:`phys_to_norm`."""
+        n = np.asarray(n, dtype=float)
+        oos = ~((n >= self.norm_min) & (n <= self.norm_max))
+        n = self._apply_policy(n, oos, self.norm_min, self.norm_max)
+        return self.maptype.inverse(n * self.x_std + self.x_mean), oos
+
+    def _apply_policy(self, values, oos, low, high):
+        if self.out_of_sample == "clip":
+            return np.clip(values, low, high)
+        if self.out_of_sample == "nan":
+            return np.where(oos, np.nan, values)
+        return values

@@ -1,0 +1,405 @@
+"""Train one Keras network per internal result.
+
+Keras (3, on TensorFlow) is imported only inside the functions that train,
+so ``import neurosynchro`` and inference never pay for it.
+
+Each trainer is a named set of defaults (:data:`TRAINERS`); any setting can
+be overridden per result in ``nn_config.toml`` (a key in the result's
+``[[results]]`` table) or for all results (a key in a ``[training]`` table).
+Training runs in two passes: a first fit, then sigma clipping (training rows
+whose residual exceeds ``clip_sigma`` times the residual spread are dropped,
+since wild rows are usually failed calculations) and a second fit. A seeded,
+held-out validation split drives early stopping and a learning-rate schedule,
+and its error is reported.
+"""
+
+import dataclasses
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, TableError
+from .network import ACTIVATIONS, Network
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """Settings of one trainer; every field may be overridden in the config.
+
+    Attributes
+    ----------
+    hidden_units : tuple of int
+        Width of each hidden layer.
+    activation : str
+        Hidden-layer activation (a Keras name that :mod:`neurosynchro.network`
+        can evaluate).
+    output : str
+        ``regression`` (linear output, mean squared error) or ``binary``
+        (sigmoid output, binary cross-entropy; the result must be normalized
+        to 0 and 1).
+    epochs : int
+        Most epochs per pass.
+    batch_size : int
+        Rows per gradient step.
+    learning_rate : float
+        Initial Adam learning rate; it is reduced when the validation loss
+        stalls.
+    patience : int
+        Epochs without validation improvement before stopping.
+    validation_fraction : float
+        Share of rows held out for validation.
+    clip_sigma : float
+        Residual threshold, in standard deviations, of the sigma clipping
+        between the two passes (0 turns clipping off).
+    seed : int
+        Seed of the validation split, the weights and the shuffling.
+    """
+
+    hidden_units: tuple = (128, 128)
+    activation: str = "softplus"
+    output: str = "regression"
+    epochs: int = 300
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    patience: int = 30
+    validation_fraction: float = 0.1
+    clip_sigma: float = 7.0
+    seed: int = 0
+
+    @classmethod
+    def keys(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def updated(self, overrides, where):
+        """A copy with ``overrides`` applied, each checked for type and range."""
+        values = dataclasses.asdict(self)
+        for key, value in overrides.items():
+            if key not in values:
+                continue
+            values[key] = _check_setting(key, value, where)
+        return TrainerSettings(**values)
+
+
+def _check_setting(key, value, where):
+    def fail(expected):
+        raise ConfigError(f"{where}: {key} = {value!r}; expected {expected}")
+
+    if key == "hidden_units":
+        if isinstance(value, int):
+            value = [value]
+        if not (
+            isinstance(value, list | tuple)
+            and value
+            and all(isinstance(v, int) and v > 0 for v in value)
+        ):
+            fail("a list of positive integers, e.g. [128, 128]")
+        return tuple(int(v) for v in value)
+    if key == "activation":
+        if value not in ACTIVATIONS or value == "linear":
+            fail("one of " + ", ".join(a for a in ACTIVATIONS if a != "linear"))
+        return str(value)
+    if key == "output":
+        if value not in ("regression", "binary"):
+            fail("'regression' or 'binary'")
+        return str(value)
+    if key in ("epochs", "batch_size", "patience"):
+        if not (isinstance(value, int) and value > 0):
+            fail("a positive integer")
+        return int(value)
+    if key == "seed":
+        if not (isinstance(value, int) and value >= 0):
+            fail("a non-negative integer")
+        return int(value)
+    if key == "validation_fraction":
+        if not (isinstance(value, int | float) and 0 < value < 0.5):
+            fail("a number between 0 and 0.5")
+        return float(value)
+    if not (isinstance(value, int | float) and value >= 0):
+        fail("a non-negative number")
+    return float(value)
+
+
+#: The trainers: named defaults. ``generic`` suits the smooth results,
+#: ``twolayer`` is a wider, deeper variant for hard ones, ``binary`` learns
+#: a sign.
+TRAINERS = {
+    "generic": TrainerSettings(),
+    "twolayer": TrainerSettings(hidden_units=(256, 256)),
+    "binary": TrainerSettings(
+        hidden_units=(64, 64), output="binary", clip_sigma=0.0, patience=20
+    ),
+}
+
+
+@dataclass
+class TrainingReport:
+    """What one training run achieved."""
+
+    result: str
+    trainer: str
+    rows: int
+    clipped: int
+    epochs: int
+    seconds: float
+    #: Validation RMS error of the normalized result (regression), or the
+    #: fraction misclassified (binary).
+    validation_error: float
+    #: Median and 95th-percentile relative error of the physical result on
+    #: the validation rows (regression only).
+    validation_median: float = np.nan
+    validation_p95: float = np.nan
+    #: Normalized validation inputs, shape (M, n_params), and the residuals
+    #: (network minus truth, normalized), shape (M,), for plots.
+    validation_inputs: np.ndarray = dataclasses.field(default=None, repr=False)
+    validation_residuals: np.ndarray = dataclasses.field(default=None, repr=False)
+
+    def line(self):
+        text = (
+            f"{self.result}: {self.trainer}, {self.rows} rows, {self.clipped} "
+            f"clipped, {self.epochs} epochs, {self.seconds:.1f} s; validation "
+        )
+        if np.isnan(self.validation_median):
+            return text + f"misclassified {self.validation_error:.2%}"
+        return text + (
+            f"rms {self.validation_error:.3g} (normalized), relative error median "
+            f"{self.validation_median:.3%}, p95 {self.validation_p95:.3%}"
+        )
+
+
+def normalized_arrays(config, training_set, result):
+    """Normalized inputs and one normalized result, rows with NaN dropped.
+
+    Returns
+    -------
+    x : ndarray, shape (N, n_params)
+    y : ndarray, shape (N,)
+    """
+    missing = [n for n in config.param_names if n not in training_set.table.columns]
+    if missing:
+        raise TableError(
+            f"{training_set.files[0]}: no column for input parameter(s) "
+            + ", ".join(missing)
+            + f" named in {config.path}"
+        )
+    if result.name not in training_set.table.columns:
+        raise TableError(
+            f"{training_set.files[0]}: no column {result.name}(res); is this the "
+            "output of 'neurosynchro transform'?"
+        )
+    columns = [
+        m.phys_to_norm(training_set.table[m.name].to_numpy())[0] for m in config.params
+    ]
+    x = np.stack(columns, axis=1)
+    p = training_set.table[result.name].to_numpy()
+    y = np.where(result.mapping.maptype.valid(p), p, np.nan)
+    y = result.mapping.phys_to_norm(y)[0]
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    return x[ok], y[ok]
+
+
+def _import_keras():
+    """Import Keras on TensorFlow, quietly."""
+    # TensorFlow's C++ start-up chatter is noise for our users.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    return keras
+
+
+def _build(settings, n_inputs):
+    keras = _import_keras()
+
+    layers = [keras.Input(shape=(n_inputs,))]
+    for width in settings.hidden_units:
+        layers.append(keras.layers.Dense(width, activation=settings.activation))
+    final = "sigmoid" if settings.output == "binary" else "linear"
+    layers.append(keras.layers.Dense(1, activation=final))
+    model = keras.Sequential(layers)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
+        loss="binary_crossentropy" if settings.output == "binary" else "mse",
+    )
+    return model
+
+
+def _progress_callback(total_epochs, label):
+    """A tqdm bar over epochs on stderr (Keras' own bar writes to stdout)."""
+    keras = _import_keras()
+    from tqdm.auto import tqdm
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=total_epochs, desc=label, unit="epoch", leave=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.update(1)
+            self.bar.set_postfix(val_loss=f"{(logs or {}).get('val_loss', 0):.3g}")
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Progress()
+
+
+def _fit(model, x, y, x_val, y_val, settings, progress):
+    keras = _import_keras()
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            patience=settings.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            factor=0.5, patience=max(settings.patience // 3, 1), min_lr=1e-6
+        ),
+    ]
+    if progress:
+        callbacks.append(_progress_callback(settings.epochs, progress))
+    history = model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return len(history.history["loss"])
+
+
+def to_network(model, name):
+    """Copy a trained Keras model's weights into a numpy :class:`Network`."""
+    kernels, biases, activations = [], [], []
+    for layer in model.layers:
+        kernel, bias = layer.get_weights()
+        kernels.append(kernel)
+        biases.append(bias)
+        activations.append(layer.get_config()["activation"])
+    return Network(kernels, biases, activations, name=name)
+
+
+def train_result(config, training_set, name, nndir, progress=False):
+    """Train, check and save the network for one internal result.
+
+    Parameters
+    ----------
+    config : neurosynchro.config.NetworkConfig
+        Locked config of the network directory.
+    training_set : neurosynchro.samples.TrainingSet
+        The transformed training set.
+    name : str
+        The internal result to train.
+    nndir : str or Path
+        Where ``NAME.keras`` and ``NAME.npz`` are written (atomically).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    TrainingReport
+    """
+    keras = _import_keras()
+
+    spec = config.result(name)
+    where = f"{config.path} ({name})"
+    settings = TRAINERS[spec.trainer].updated(
+        config.training, f"{config.path} [training]"
+    )
+    settings = settings.updated(spec.settings, where)
+    x, y = normalized_arrays(config, training_set, spec)
+    if len(y) < 10:
+        raise TableError(f"{name}: only {len(y)} usable rows; need at least 10")
+
+    rng = np.random.default_rng(settings.seed)
+    order = rng.permutation(len(y))
+    n_val = max(int(round(settings.validation_fraction * len(y))), 1)
+    val, fit = order[:n_val], order[n_val:]
+    keras.utils.set_random_seed(settings.seed)
+    start = time.perf_counter()
+    model = _build(settings, x.shape[1])
+    label = name if progress else None
+    epochs = _fit(model, x[fit], y[fit], x[val], y[val], settings, label)
+
+    clipped = 0
+    if settings.clip_sigma > 0:
+        residual = to_network(model, name)(x[fit]) - y[fit]
+        wild = np.abs(residual - residual.mean()) > settings.clip_sigma * residual.std()
+        clipped = int(wild.sum())
+        if clipped:
+            logger.info("%s: clipping %d wild rows, then refitting", name, clipped)
+            fit = fit[~wild]
+            epochs += _fit(model, x[fit], y[fit], x[val], y[val], settings, label)
+    seconds = time.perf_counter() - start
+
+    network = to_network(model, name)
+    predicted = network(x[val])
+    report = TrainingReport(name, spec.trainer, len(fit), clipped, epochs, seconds, 0.0)
+    report.validation_inputs = x[val]
+    report.validation_residuals = predicted - y[val]
+    if settings.output == "binary":
+        report.validation_error = float(np.mean((predicted > 0.5) != (y[val] > 0.5)))
+    else:
+        report.validation_error = float(np.sqrt(np.mean((predicted - y[val]) ** 2)))
+        truth = spec.mapping.norm_to_phys(y[val])[0]
+        approx = spec.mapping.norm_to_phys(predicted)[0]
+        relative = np.abs(approx / truth - 1)
+        report.validation_median = float(np.median(relative))
+        report.validation_p95 = float(np.percentile(relative, 95))
+
+    nndir = Path(nndir)
+    network.save(nndir / f"{name}.npz")
+    from .fileio import atomic_path
+
+    with atomic_path(nndir / f"{name}.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    return report
+
+
+def plot_residuals(reports, config, path):
+    """Save a grid of residual plots: one row per result, one column per input.
+
+    Parameters
+    ----------
+    reports : list of TrainingReport
+    config : neurosynchro.config.NetworkConfig
+    path : str or Path
+        PNG file to write (atomically).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .fileio import atomic_path
+
+    n_params = len(config.params)
+    figure, axes = plt.subplots(
+        len(reports),
+        n_params,
+        figsize=(3.2 * n_params, 2.4 * len(reports)),
+        squeeze=False,
+    )
+    for row, report in enumerate(reports):
+        for column, mapping in enumerate(config.params):
+            axis = axes[row, column]
+            axis.plot(
+                report.validation_inputs[:, column],
+                report.validation_residuals,
+                ",",
+                alpha=0.6,
+            )
+            axis.axhline(0, color="k", lw=0.5)
+            if row == len(reports) - 1:
+                axis.set_xlabel(f"{mapping.name} (normalized)")
+            if column == 0:
+                axis.set_ylabel(f"{report.result}\nresidual")
+    figure.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png", dpi=90)
+    plt.close(figure)

@@ -1,0 +1,153 @@
+"""nn_config.toml: defaults, locking that keeps the user's text, old configs."""
+
+import numpy as np
+import pytest
+
+from neurosynchro.config import (
+    CONFIG_NAME,
+    DEFAULT_CONFIG,
+    init_nndir,
+    load_config,
+    lock_domain_range,
+)
+from neurosynchro.errors import ConfigError
+from neurosynchro.samples import read_training_set, write_table
+from neurosynchro.transform import to_internal
+from test_transform import synthetic
+
+
+@pytest.fixture
+def transformed(tmp_path, rng):
+    table, suffixes, _ = to_internal(synthetic(rng))
+    path = tmp_path / "transformed.txt"
+    write_table(path, table, suffixes)
+    return read_training_set(path)
+
+
+def test_init_writes_the_default_and_refuses_to_overwrite(tmp_path):
+    path = init_nndir(tmp_path / "nn")
+    assert path.read_text() == DEFAULT_CONFIG
+    config = load_config(tmp_path / "nn", need_bounds=False)
+    assert config.param_names == ["s", "theta"]
+    assert [r.name for r in config.results][:2] == ["j_I", "alpha_I"]
+    assert config.result("rho_Q_sign").trainer == "binary"
+    with pytest.raises(ConfigError, match="already exists"):
+        init_nndir(tmp_path / "nn")
+
+
+def test_lock_keeps_comments_and_order(tmp_path, transformed):
+    nndir = tmp_path / "nn"
+    init_nndir(nndir)
+    path = nndir / CONFIG_NAME
+    text = path.read_text().replace(
+        'name = "j_I"\n', 'name = "j_I"  # my favourite\nepochs = 7\n'
+    )
+    path.write_text("# my own header\n" + text)
+    config = lock_domain_range(transformed, nndir)
+    locked = path.read_text()
+    assert locked.startswith("# my own header\n# neurosynchro network configuration.")
+    assert 'name = "j_I"  # my favourite\nepochs = 7\n' in locked
+    assert config.result("j_I").settings == {"epochs": 7}
+    s = config.params[0]
+    assert (s.phys_min, s.phys_max) == (
+        transformed.table["s"].min(), transformed.table["s"].max()
+    )
+    assert config.signs == {"j_Q": -1, "alpha_Q": -1, "j_V": 1, "alpha_V": 1, "rho_V": 1}
+    assert "training_set_sha256" in locked
+    # Locking again is idempotent.
+    lock_domain_range(transformed, nndir)
+    assert path.read_text() == locked
+
+
+def test_lock_adds_model_parameters_and_drops_missing_rotativities(
+    tmp_path, symphony_dir
+):
+    table, suffixes, _ = to_internal(read_training_set(symphony_dir / "powerlaw.txt"))
+    write_table(tmp_path / "t.txt", table, suffixes)
+    init_nndir(tmp_path / "nn")
+    config = lock_domain_range(read_training_set(tmp_path / "t.txt"), tmp_path / "nn")
+    assert config.param_names == ["s", "theta", "p"]
+    assert config.params[2].maptype.name == "direct"
+    assert not config.has_rotativities
+    assert "rho_Q" not in (tmp_path / "nn" / CONFIG_NAME).read_text()
+
+
+def test_config_naming_parameters_the_table_lacks(tmp_path, transformed):
+    init_nndir(tmp_path / "nn")
+    path = tmp_path / "nn" / CONFIG_NAME
+    path.write_text(path.read_text() + '\n[[params]]\nname = "p"\nmaptype = "direct"\n')
+    before = path.read_text()
+    with pytest.raises(ConfigError, match="names input parameter.*p.*lacks"):
+        lock_domain_range(transformed, tmp_path / "nn")
+    assert path.read_text() == before
+
+
+PREDECESSOR = """\
+[[params]]
+name = "s"
+maptype = "log"
+phys_bounds_mode = "empirical"
+normalization_mode = "gaussian"
+out_of_sample = "ignore"
+x_mean = 2.5
+x_std = 1.2
+phys_min = 1.0
+phys_max = 1e5
+norm_min = -2.0
+norm_max = 2.0
+
+[[results]]
+name = "j_I"
+maptype = "log"
+phys_bounds_mode = "empirical"
+normalization_mode = "gaussian"
+trainer = "generic"
+out_of_sample = "ignore"
+x_mean = -30.0
+x_std = 2.0
+phys_min = 1e-40
+phys_max = 1e-25
+norm_min = -3.0
+norm_max = 3.0
+
+[[results]]
+name = "rho_Q_sign"
+maptype = "direct"
+normalization_mode = "unit_interval"
+trainer = "generic"
+x_mean = -1
+x_std = 2
+phys_min = -1
+phys_max = 1
+norm_min = 0
+norm_max = 1
+"""
+
+
+def test_predecessor_config_loads(tmp_path):
+    path = tmp_path / CONFIG_NAME
+    path.write_text(PREDECESSOR)
+    config = load_config(path)
+    assert config.param_names == ["s"]
+    j_I = config.result("j_I").mapping
+    np.testing.assert_allclose(j_I.norm_to_phys(np.array([0.5]))[0], 10 ** -29)
+    # The predecessor kept only rows with these signs.
+    assert config.signs == {"j_Q": -1, "alpha_Q": -1, "j_V": 1, "alpha_V": 1, "rho_V": 1}
+
+
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        (lambda t: t + "\n[[params\n", "TOML syntax error"),
+        (lambda t: t.replace('maptype = "log"', 'maptype = "cube"', 1), "'cube'"),
+        (lambda t: t.replace('trainer = "generic"', 'trainer = "magic"', 1), "magic"),
+        (lambda t: t.replace("x_std = 1.2", 'x_std = "big"'), "x_std = 'big'"),
+        (lambda t: t.replace("x_std = 1.2\n", ""), r"x_std missing.*lock-domain-range"),
+    ],
+)
+def test_bad_configs(tmp_path, edit, pattern):
+    path = tmp_path / CONFIG_NAME
+    path.write_text(edit(PREDECESSOR))
+    with pytest.raises(ConfigError, match=pattern) as info:
+        load_config(tmp_path)
+    assert str(path) in str(info.value)

@@ -1,0 +1,117 @@
+"""Physical <-> transformed <-> normalized maps."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neurosynchro.errors import ConfigError
+from neurosynchro.mappings import MAP_TYPES, Mapping
+
+finite = st.floats(-1e300, 1e300, allow_nan=False)
+
+DOMAINS = {
+    "direct": st.floats(-1e300, 1e300),
+    "log": st.floats(1e-300, 1e300),
+    "neg_log": st.floats(-1e300, -1e-300),
+    "logit": st.floats(1e-12, 1 - 1e-12),
+    "ninth_root": st.floats(-1e300, 1e300),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOMAINS))
+def test_invertible_maps_round_trip(name):
+    maptype = MAP_TYPES[name]
+
+    @given(DOMAINS[name])
+    def check(p):
+        assert maptype.valid(np.array([p]))[0]
+        back = maptype.inverse(maptype.forward(np.array([p])))[0]
+        assert back == pytest.approx(p, rel=1e-9, abs=1e-300)
+
+    check()
+
+
+@given(st.floats(1e-300, 1e300), st.sampled_from([-1.0, 1.0]))
+def test_abs_log_keeps_magnitude_and_sign_map_keeps_sign(p, sign):
+    magnitude = MAP_TYPES["abs_log"].inverse(MAP_TYPES["abs_log"].forward(sign * p))
+    assert magnitude == pytest.approx(p, rel=1e-9)
+    assert MAP_TYPES["sign"].inverse(MAP_TYPES["sign"].forward(sign * p)) == sign
+
+
+def test_known_values():
+    assert MAP_TYPES["log"].forward(1000.0) == pytest.approx(3)
+    assert MAP_TYPES["logit"].forward(0.5) == 0
+    assert MAP_TYPES["logit"].inverse(np.log(3)) == pytest.approx(0.75)
+    assert MAP_TYPES["ninth_root"].forward(-512.0) == pytest.approx(-2)
+    # The logistic inverse never overflows.
+    assert MAP_TYPES["logit"].inverse(np.array([-1e4, 1e4])).tolist() == [0, 1]
+
+
+def test_gaussian_and_unit_interval_normalization(rng):
+    p = 10 ** rng.uniform(-3, 5, 1000)
+    gauss = Mapping.from_dict({"name": "s", "maptype": "log"}, need_bounds=False)
+    gauss.lock(p)
+    n, oos = gauss.phys_to_norm(p)
+    assert not oos.any()
+    assert n.mean() == pytest.approx(0, abs=1e-12)
+    assert n.std() == pytest.approx(1, rel=1e-12)
+    np.testing.assert_allclose(gauss.norm_to_phys(n)[0], p, rtol=1e-12)
+
+    unit = Mapping.from_dict(
+        {"name": "s", "maptype": "log", "normalization_mode": "unit_interval"},
+        need_bounds=False,
+    )
+    unit.lock(p)
+    n = unit.phys_to_norm(p)[0]
+    assert (n.min(), n.max()) == pytest.approx((0, 1))
+
+
+def test_theta_bounds_and_out_of_sample_policies():
+    theta = np.linspace(0.2, 1.2, 50)
+    for policy, expected in (("ignore", 1.5), ("clip", 1.2), ("nan", np.nan)):
+        m = Mapping.from_dict(
+            {"name": "x", "maptype": "direct", "out_of_sample": policy},
+            need_bounds=False,
+        )
+        m.lock(theta)
+        p, flags = m.phys_to_norm(np.array([0.5, 1.5]))
+        assert flags.tolist() == [False, True]
+        np.testing.assert_allclose(m.norm_to_phys(p)[0][1], expected)
+    m = Mapping.from_dict(
+        {"name": "theta", "maptype": "direct", "phys_bounds_mode": "theta"},
+        need_bounds=False,
+    )
+    m.lock(theta)
+    assert (m.phys_min, m.phys_max) == (0, pytest.approx(np.pi / 2))
+    assert not m.phys_to_norm(np.array([1.5]))[1][0]
+
+
+def test_locked_dict_round_trip(rng):
+    m = Mapping.from_dict({"name": "j_I", "maptype": "log"}, need_bounds=False)
+    m.lock(10 ** rng.uniform(-40, -30, 100))
+    info = {"name": "j_I", "maptype": "log", **m.bounds_dict()}
+    again = Mapping.from_dict(info)
+    assert again.bounds_dict() == m.bounds_dict()
+
+
+@pytest.mark.parametrize(
+    "info, pattern",
+    [
+        ({"maptype": "log"}, "missing key 'name'"),
+        ({"name": "s"}, "missing key 'maptype'"),
+        ({"name": "s", "maptype": "cube"}, r"maptype = 'cube' is not valid.*'log'"),
+        ({"name": "s", "maptype": "log", "phys_bounds_mode": "x"}, "phys_bounds_mode"),
+        ({"name": "s", "maptype": "log", "out_of_sample": "wrap"}, "'clip'"),
+        ({"name": "s", "maptype": "log"}, "no bounds.*lock-domain-range"),
+    ],
+)
+def test_bad_mapping_entries(info, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        Mapping.from_dict(info, where="nn/nn_config.toml")
+
+
+def test_too_few_samples():
+    m = Mapping.from_dict({"name": "j_I", "maptype": "log"}, need_bounds=False)
+    with pytest.raises(ConfigError, match="only 1 valid samples"):
+        m.lock(np.array([-1.0, 0.0, 2.0]))
