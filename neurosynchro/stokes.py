@@ -8,6 +8,9 @@ coefficients become eleven.
 
 import numpy as np
 
+from .errors import UsageError
+from .transform import COEFFICIENTS
+
 #: Order of the eleven sky-basis coefficients.
 SKY_COEFFICIENTS = (
     "j_I",
@@ -53,8 +56,19 @@ def detrivialize_stokes_basis(coeffs, psi):
     ``sqrt(X_Q'^2 + X_U'^2) = |X_Q|`` is conserved.
     """
     coeffs = np.asarray(coeffs, dtype=float)
+    if coeffs.ndim < 1 or coeffs.shape[-1] != len(COEFFICIENTS):
+        raise UsageError(
+            f"coeffs: expected a last axis of length 8 ({', '.join(COEFFICIENTS)}); "
+            f"got shape {coeffs.shape}"
+        )
     psi = np.asarray(psi, dtype=float)
-    shape = np.broadcast_shapes(coeffs.shape[:-1], psi.shape)
+    try:
+        shape = np.broadcast_shapes(coeffs.shape[:-1], psi.shape)
+    except ValueError:
+        raise UsageError(
+            f"psi (shape {psi.shape}) does not broadcast against the leading axes "
+            f"of coeffs (shape {coeffs.shape})"
+        ) from None
     coeffs = np.broadcast_to(coeffs, shape + (8,))
     cos2, sin2 = np.cos(2 * psi), np.sin(2 * psi)
     j_I, alpha_I, j_Q, alpha_Q, j_V, alpha_V, rho_Q, rho_V = np.moveaxis(coeffs, -1, 0)

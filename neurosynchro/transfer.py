@@ -30,10 +30,14 @@ Signs, so that results can be matched to other codes:
 
 Coefficients come in the "eleven" sky-basis order (DESIGN.md),
 ``j_I, alpha_I, j_Q, alpha_Q, j_U, alpha_U, j_V, alpha_V, rho_Q, rho_U,
-rho_V``; :func:`rotate_to_sky` turns the eight field-aligned coefficients
-into the eleven. Emissivities are in erg s^-1 cm^-3 Hz^-1 sr^-1, absorption
+rho_V``; :func:`neurosynchro.detrivialize_stokes_basis` turns the eight
+field-aligned coefficients into the eleven. Emissivities are in erg s^-1 cm^-3 Hz^-1 sr^-1, absorption
 coefficients and rotativities in cm^-1, lengths in cm, and Stokes
 parameters in erg s^-1 cm^-2 Hz^-1 sr^-1.
+
+:func:`integrate_ray` is the main entry (emergent Stokes vectors of many
+rays); :func:`segment_propagators` gives each segment's propagator and source
+term.
 
 Each segment is solved exactly (the formal solution for a constant
 propagation matrix), so a ray is exact for piecewise-constant coefficients
@@ -46,40 +50,21 @@ import numpy as np
 from scipy import special
 
 from .errors import UsageError
+from .stokes import SKY_COEFFICIENTS as ELEVEN
 
 __all__ = [
-    "ELEVEN",
-    "EIGHT",
-    "rotate_to_sky",
     "segment_propagators",
     "integrate_ray",
 ]
-
-#: Names of the field-aligned coefficients, in the order of the last axis.
-EIGHT = ("j_I", "alpha_I", "j_Q", "alpha_Q", "j_V", "alpha_V", "rho_Q", "rho_V")
-
-#: Names of the sky-basis coefficients, in the order of the last axis.
-ELEVEN = (
-    "j_I",
-    "alpha_I",
-    "j_Q",
-    "alpha_Q",
-    "j_U",
-    "alpha_U",
-    "j_V",
-    "alpha_V",
-    "rho_Q",
-    "rho_U",
-    "rho_V",
-)
 
 # Highest power of the eigenvalue kept in the series (see _series_coefficients):
 # with |y| <= 1 the first neglected term is below 1e-19 of the leading one.
 _N_SERIES_TERMS = 11
 _N_WEIGHTS = 2 * _N_SERIES_TERMS + 2
 
-# Above this squared eigenvalue scale (in units of the segment length) the
-# closed forms are used; below it they would lose digits to cancellation.
+# Where the eigenvalue spread (Lambda_1^2 + Lambda_2^2) l^2 is below this, the
+# power series are used; above it, the closed forms (which would lose digits
+# to cancellation below it).
 _SERIES_LIMIT = 1.0
 
 # Optical depth above which the weights m_n are built upwards from m_0: there
@@ -90,74 +75,10 @@ _FORWARD_RECURRENCE_DEPTH = 50.0
 # work arrays stay in cache-friendly sizes.
 _BLOCK = 1 << 15
 
+# Relative rounding allowance when comparing alpha_I with |alpha|.
+_ROUNDING = 16 * np.finfo(float).eps
+
 _INV_FACTORIAL = 1.0 / special.factorial(np.arange(_N_WEIGHTS + 40))
-
-
-def rotate_to_sky(coeffs8, psi):
-    """Rotate the eight field-aligned coefficients into the sky basis.
-
-    Parameters
-    ----------
-    coeffs8 : array_like, shape (..., 8)
-        ``j_I, alpha_I, j_Q, alpha_Q, j_V, alpha_V, rho_Q, rho_V`` in the
-        basis whose +Q axis lies along the projected magnetic field.
-    psi : array_like, broadcastable to ``coeffs8.shape[:-1]``
-        Angle (radians) from the sky basis's +Q axis to the field basis's +Q
-        axis, measured in the sense that takes +Q towards +U (the sense in
-        which the position angle ``arctan2(U, Q) / 2`` increases). In the IAU
-        sky basis (+Q north, +U north-east) this is east of north.
-
-    Returns
-    -------
-    coeffs11 : ndarray, shape (..., 11)
-        ``j_I, alpha_I, j_Q, alpha_Q, j_U, alpha_U, j_V, alpha_V, rho_Q,
-        rho_U, rho_V`` in the sky basis. The linear terms rotate by twice the
-        angle, ``j_Q' = j_Q cos 2 psi`` and ``j_U' = j_Q sin 2 psi`` (likewise
-        for ``alpha`` and ``rho``); the I and V terms are unchanged.
-
-    Notes
-    -----
-    Rotating the Stokes frame by ``psi`` rotates the vector (Q, U) by
-    ``2 psi`` (Landi Degl'Innocenti & Landolfi 2004, section 1.6). With the
-    propagation matrix of this module the vectors (alpha_Q, alpha_U,
-    alpha_V) and (rho_Q, rho_U, rho_V) transform like (Q, U, V), so the
-    transfer equation keeps its form in the rotated basis.
-    """
-    coeffs8 = np.asarray(coeffs8, dtype=float)
-    if coeffs8.ndim < 1 or coeffs8.shape[-1] != len(EIGHT):
-        raise UsageError(
-            f"coeffs8 must have a last axis of length 8 ({', '.join(EIGHT)}); "
-            f"got shape {coeffs8.shape}"
-        )
-    psi = np.asarray(psi, dtype=float)
-    try:
-        shape = np.broadcast_shapes(coeffs8.shape[:-1], psi.shape)
-    except ValueError:
-        raise UsageError(
-            f"psi (shape {psi.shape}) must broadcast against the leading axes "
-            f"of coeffs8 (shape {coeffs8.shape})"
-        ) from None
-
-    c8 = np.broadcast_to(coeffs8, shape + (8,))
-    cos2 = np.cos(2 * psi)
-    sin2 = np.sin(2 * psi)
-    j_I, alpha_I, j_Q, alpha_Q, j_V, alpha_V, rho_Q, rho_V = np.moveaxis(c8, -1, 0)
-    return np.stack(
-        [
-            j_I,
-            alpha_I,
-            j_Q * cos2,
-            alpha_Q * cos2,
-            j_Q * sin2,
-            alpha_Q * sin2,
-            j_V,
-            alpha_V,
-            rho_Q * cos2,
-            rho_Q * sin2,
-            rho_V,
-        ],
-        axis=-1,
-    )
 
 
 def _validate_segments(coeffs11, dl):
@@ -454,6 +375,13 @@ def _propagate_block(c11, dl):
     rho = c11[:, [8, 9, 10]] * dl[:, None]
     J = c11[:, [0, 2, 4, 6]]
     L1sq, L2sq, dot = _eigenvalues_squared(alpha, rho)
+    # Lambda_1 <= |alpha| always, so a medium with alpha_I >= |alpha| has no
+    # growing mode; keep rounding from creating one (exp(L1 - x) with
+    # L1 - x ~ 1e-16 x would explode in a segment of depth 1e20). Media
+    # polarized to within rounding of 100% count as such.
+    x2 = x * x
+    physical = x2 >= np.sum(alpha**2, axis=1) * (1 - _ROUNDING)
+    L1sq = np.where(physical, np.minimum(L1sq, x2), L1sq)
     T = L1sq + L2sq
     O = np.empty((n, 4, 4))
     source = np.empty((n, 4))
@@ -560,7 +488,16 @@ def segment_propagators(coeffs11, dl):
     Where ``|y1| + |y2| <= 1`` the interpolation coefficients come from the
     power series of ``f`` (with the weights ``int_0^1 exp(-x s) s^n / n! ds``
     for the source term), which has no division by the eigenvalue
-    separation; elsewhere from the closed forms. Exponentials are combined
+    separation, so degenerate eigenvalues (zero coefficients, or ``alpha``
+    perpendicular to ``rho`` with ``|alpha| = |rho|``) need no special case.
+    Elsewhere the same interpolation is written in spectral form,
+    ``f(Ml) = E(y1) F1^2 - E(y2) F2^2 - L_1 O(y1) F1 - L_2 O(y2) F2``, where
+    ``Ml = L_1 F1 + L_2 F2``, ``F1 F2 = 0`` and ``F1^2``, ``-F2^2`` are the
+    projectors on the two eigenvalue pairs; ``F1`` and ``F2`` are linear in
+    the coefficients (combinations of ``M`` and its dual, the matrix with
+    ``alpha -> rho``, ``rho -> -alpha``), and of order one. Powers of a large
+    ``M l`` never appear there, so a Faraday-thick segment (``rho l = 1e6``)
+    keeps its relative accuracy. Exponentials are combined
     (``exp(-x) cosh L_1`` as ``(exp(L_1 - x) + exp(-L_1 - x)) / 2``) so that
     optically thick segments neither overflow nor lose the source-function
     limit ``S = K^-1 J``.
@@ -638,6 +575,16 @@ def integrate_ray(coeffs11, dl, stokes_in=None):
     Faraday depth. The conventions (the matrix ``K`` and the sense of
     rotation) are in the module docstring.
 
+    Accuracy: each segment is good to about ``1e-15 (1 + |K l|)``
+    relative to the size of its result; a Faraday rotation by ``rho l``
+    radians carries the unavoidable phase error ``~1e-16 rho l``. Rays cost
+    about a microsecond per segment, vectorized over segments and rays.
+
+    Limitations: if ``sqrt(alpha_Q^2 + alpha_U^2 + alpha_V^2) > alpha_I``
+    (unphysical, but allowed) one polarization mode grows, and over a long
+    enough segment it overflows, as the exact solution does. Coefficients
+    times lengths beyond about 1e75 overflow in intermediate products.
+
     Examples
     --------
     A uniform, unpolarized slab of optical depth 2:
@@ -667,10 +614,10 @@ def integrate_ray(coeffs11, dl, stokes_in=None):
     # Rays in groups, segments in chunks of about _BLOCK segments in all: each
     # chunk is composed into one map that is applied to the running Stokes
     # vectors, so memory stays bounded however long the rays are.
-    coeffs = coeffs11.reshape(-1, n_segments, len(ELEVEN))
-    lengths = dl.reshape(-1, n_segments)
-    stokes = np.array(stokes_in, dtype=float).reshape(-1, 4)
-    n_rays = stokes.shape[0]
+    n_rays = int(np.prod(batch))
+    stokes = np.array(stokes_in, dtype=float).reshape(n_rays, 4)
+    coeffs = coeffs11.reshape(n_rays, n_segments, len(ELEVEN))
+    lengths = dl.reshape(n_rays, n_segments)
     group = min(n_rays, _BLOCK) or 1
     chunk = max(1, _BLOCK // group)
     for first in range(0, n_rays, group):
