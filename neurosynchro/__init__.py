@@ -15,6 +15,7 @@ from .errors import (  # noqa: E402
     TableError,
     UsageError,
 )
+from .pretrained import load_pretrained  # noqa: E402
 from .stokes import detrivialize_stokes_basis  # noqa: E402
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "detrivialize_stokes_basis",
+    "load_pretrained",
     "read_training_set",
 ]
 

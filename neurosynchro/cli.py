@@ -6,6 +6,7 @@ go to stderr. A package error becomes one line on stderr and exit status 1
 """
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -133,21 +134,36 @@ def _train(parser):
     return run
 
 
-def _register_optional():
-    """Subcommands implemented in modules that other work may still add."""
-    try:
-        from .calc import generate
-    except ImportError:
-        return
+#: Subcommands whose implementation lives in their own module, which
+#: provides ``add_arguments(parser)`` and ``run(args)``.
+MODULE_COMMANDS = {
+    "make-training-set": (
+        "neurosynchro.calc.generate",
+        "compute a training set with the built-in calculator",
+    ),
+    "validate": (
+        "neurosynchro.validate",
+        "accuracy of a network directory against detailed results",
+    ),
+    "demo": (
+        "neurosynchro.demo",
+        "the whole flow on a built-in default: calculate, train, validate",
+    ),
+}
 
-    @command("make-training-set", "compute a training set with the built-in calculator")
-    def _make(parser):
-        generate.add_arguments(parser)
-        return generate.run
+
+def _module_command(module_name):
+    def configure(parser):
+        module = importlib.import_module(module_name)
+        module.add_arguments(parser)
+        return module.run
+
+    return configure
 
 
 def build_parser():
-    _register_optional()
+    for name, (module_name, text) in MODULE_COMMANDS.items():
+        COMMANDS.setdefault(name, (text, _module_command(module_name)))
     parser = argparse.ArgumentParser(
         prog="neurosynchro",
         description="Train and use neural-network approximations of polarized "
