@@ -134,6 +134,16 @@ def _train(parser):
     return run
 
 
+@command(
+    "make-test-problem", "write a test problem along a ray with the built-in calculator"
+)
+def _make_test_problem(parser):
+    from .testproblem import add_make_arguments, run_make
+
+    add_make_arguments(parser)
+    return run_make
+
+
 #: Subcommands whose implementation lives in their own module, which
 #: provides ``add_arguments(parser)`` and ``run(args)``.
 MODULE_COMMANDS = {
@@ -144,6 +154,10 @@ MODULE_COMMANDS = {
     "validate": (
         "neurosynchro.validate",
         "accuracy of a network directory against detailed results",
+    ),
+    "test-problem": (
+        "neurosynchro.testproblem",
+        "compare transfer along a ray with exact and network coefficients",
     ),
     "demo": (
         "neurosynchro.demo",
