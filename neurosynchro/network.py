@@ -7,14 +7,15 @@ archive (a zip of ``.npy`` arrays, loaded with ``allow_pickle=False``, so it
 can never run code) holding, for layers ``i = 0 .. L-1``:
 
 ``kernel_i``
-    float64 array of shape ``(n_in_i, n_out_i)``;
+    float32 or float64 array of shape ``(n_in_i, n_out_i)``;
 ``bias_i``
-    float64 array of shape ``(n_out_i,)``;
+    float32 or float64 array of shape ``(n_out_i,)``;
 ``activation_i``
     0-d unicode array: ``linear``, ``relu``, ``tanh``, ``sigmoid``,
     ``softplus``, ``silu`` or ``elu``;
 
-and ``format_version`` (0-d int, currently 1). Layer ``i`` computes
+and ``format_version`` (0-d int, currently 1). Members may be stored
+deflated (``numpy.savez_compressed``); evaluation is in float64. Layer ``i`` computes
 ``y = activation_i(x @ kernel_i + bias_i)``; the input ``x`` of layer 0 is
 the row of normalized inputs, in the order of ``[[params]]`` in
 ``nn_config.toml``; the last layer has one output, the normalized result.
@@ -60,6 +61,12 @@ ACTIVATIONS = {
     "silu": _silu,
     "elu": _elu,
 }
+
+
+def _compact(array):
+    """Store as float32 when that loses nothing (Keras trains in float32)."""
+    single = array.astype(np.float32)
+    return single if np.array_equal(single, array) else array
 
 
 class Network:
@@ -146,11 +153,11 @@ class Network:
         for i, (kernel, bias, act) in enumerate(
             zip(self.kernels, self.biases, self.activations, strict=True)
         ):
-            arrays[f"kernel_{i}"] = kernel
-            arrays[f"bias_{i}"] = bias
+            arrays[f"kernel_{i}"] = _compact(kernel)
+            arrays[f"bias_{i}"] = _compact(bias)
             arrays[f"activation_{i}"] = np.array(act)
         with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(tmp, **arrays)
+            np.savez_compressed(tmp, **arrays)
 
     @classmethod
     def load(cls, path):

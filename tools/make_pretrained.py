@@ -1,0 +1,152 @@
+"""Build one of the pretrained network directories that ship with the package.
+
+Usage::
+
+    neurosynchro make-training-set train-thermal --distribution thermal \\
+        --rows 6000 --seed 1
+    neurosynchro make-training-set heldout-thermal --distribution thermal \\
+        --rows 800 --seed 2
+    python tools/make_pretrained.py thermal train-thermal heldout-thermal
+
+It transforms the training set, writes a config with the pretrained training
+settings, locks it, trains every network, validates on the held-out set (with
+the published fits beside it) and writes the result to
+``neurosynchro/pretrained/NAME`` with its provenance in ``nn_config.toml``:
+both generation records, the training settings, the package version and the
+validation errors.
+"""
+
+import argparse
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import tomlkit
+
+from neurosynchro import NeurosynchroWarning, __version__
+from neurosynchro.config import init_nndir, lock_domain_range
+from neurosynchro.fileio import atomic_write_text
+from neurosynchro.pretrained import PRETRAINED_DIR
+from neurosynchro.samples import read_training_set, write_table
+from neurosynchro.training import train_result
+from neurosynchro.transform import to_internal
+from neurosynchro.validate import format_table, validate
+
+#: Training settings of the shipped networks: small enough that a directory
+#: stays well under 1 MB and trains in minutes on two cores.
+PRETRAINED_TRAINING = {
+    "hidden_units": [64, 64],
+    "activation": "tanh",
+    "epochs": 250,
+    "patience": 30,
+    "batch_size": 128,
+    "learning_rate": 0.003,
+    "seed": 0,
+}
+
+
+#: The rotativity calculation is not reliable below s = 5 (calc.rotativities
+#: Notes); rows below it are left out of every pretrained set.
+MIN_S = 5.0
+
+#: For thermal electrons, rows far above the synchrotron peak, where
+#: nu / nu_s > THERMAL_MAX_X with nu_s = (2/9) nu_cyc theta_e^2 sin(theta),
+#: hold emission hundreds of decades below the peak; like the symphony
+#: reference tables, the thermal networks are trained without them.
+THERMAL_MAX_X = 1e4
+
+
+def domain_cut(folder, work, label, thermal):
+    """Copy a set without rows below MIN_S or (thermal) beyond THERMAL_MAX_X."""
+    import numpy as np
+
+    data = read_training_set(folder)
+    t = data.table
+    keep = t["s"] >= MIN_S
+    if thermal:
+        x = t["s"] / ((2 / 9) * t["theta_e"] ** 2 * np.sin(t["theta"]))
+        keep &= x <= THERMAL_MAX_X
+    out = work / label
+    out.mkdir()
+    write_table(out / "rows.txt", t[keep], data.suffixes)
+    shutil.copy(folder / "generation.toml", out / "generation.toml")
+    print(f"{label}: dropped {(~keep).sum()} of {len(t)} rows", file=sys.stderr)
+    return out, int((~keep).sum())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", choices=("thermal", "powerlaw", "kappa"))
+    parser.add_argument("training", type=Path, help="raw training set")
+    parser.add_argument("held_out", type=Path, help="raw held-out set")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix=f"pretrained-{args.name}-"))
+    training, held_out = args.training, args.held_out
+    thermal = args.name == "thermal"
+    training, cut_training = domain_cut(training, work, "training", thermal)
+    held_out, cut_held_out = domain_cut(held_out, work, "held_out", thermal)
+    table, suffixes, report = to_internal(read_training_set(training))
+    write_table(work / "transformed.txt", table, suffixes)
+    print("\n".join(report.lines()), file=sys.stderr)
+
+    nndir = work / args.name
+    init_nndir(nndir)
+    config_path = nndir / "nn_config.toml"
+    document = tomlkit.parse(config_path.read_text())
+    document["training"] = PRETRAINED_TRAINING
+    config_path.write_text(tomlkit.dumps(document))
+    transformed = read_training_set(work / "transformed.txt")
+    config = lock_domain_range(transformed, nndir)
+
+    for spec in config.results:
+        result = train_result(config, transformed, spec.name, nndir)
+        print(result.line(), file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeurosynchroWarning)
+        figures = validate(nndir, held_out, fits=True, distribution=args.name)
+    print(format_table(figures))
+
+    document = tomlkit.parse(config_path.read_text())
+    provenance = document["provenance"]
+    provenance["neurosynchro_version"] = __version__
+    provenance["built_by"] = "tools/make_pretrained.py"
+    for key, folder in (("generation", args.training), ("held_out", args.held_out)):
+        record = tomlkit.parse((folder / "generation.toml").read_text())
+        provenance[key] = record
+    rule = f"rows with s < {MIN_S:g}"
+    if thermal:
+        rule += (
+            f" or nu/nu_s > {THERMAL_MAX_X:g} (nu_s = (2/9) nu_cyc theta_e^2 sin theta)"
+        )
+    provenance["domain_cut"] = (
+        f"{rule} dropped: {cut_training} training, {cut_held_out} held-out rows"
+    )
+    errors = tomlkit.table()
+    for name, entry in figures.items():
+        if isinstance(entry, dict) and "median" in entry and entry.get("n"):
+            row = tomlkit.inline_table()
+            for stat in ("median", "p95", "p99", "max", "n"):
+                row[stat] = entry[stat]
+            errors[name] = row
+    provenance["validation_relative_errors"] = errors
+    atomic_write_text(config_path, tomlkit.dumps(document))
+
+    (work / "figures.txt").write_text(format_table(figures))
+    target = PRETRAINED_DIR / args.name
+    if target.exists():
+        shutil.rmtree(target)
+    # The .keras files are three quarters of the size; the .npz weights are
+    # what inference reads, and tests rebuild Keras models from them.
+    shutil.copytree(nndir, target, ignore=shutil.ignore_patterns("*.keras"))
+    size = sum(p.stat().st_size for p in target.iterdir())
+    print(
+        f"wrote {target} ({size / 1e3:.0f} kB); work files in {work}", file=sys.stderr
+    )
+
+
+if __name__ == "__main__":
+    main()
