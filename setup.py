@@ -45,6 +45,7 @@ setup(
             "keras>=3.0",
             "tensorflow>=2.16",
             "dask[distributed]>=2023.1",
+            "threadpoolctl>=3",
         ],
     },
     entry_points={"console_scripts": ["neurosynchro = neurosynchro.cli:main"]},

@@ -245,7 +245,11 @@ def load_config(nndir_or_path, need_bounds=True):
     if duplicated:
         raise ConfigError(f"{path}: {', '.join(duplicated)} listed more than once")
 
-    signs = dict(document.get("signs", {}))
+    # Plain Python numbers: tomlkit's wrapped values are slow in arithmetic.
+    signs = {
+        str(k): int(v) if isinstance(v, int) else v
+        for k, v in document.get("signs", {}).items()
+    }
     if not signs:
         # Predecessor configs carry no signs; its transform kept only rows
         # with these.

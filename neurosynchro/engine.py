@@ -1,0 +1,490 @@
+"""Evaluate all the result networks of a directory together, in one pass.
+
+A network directory holds one small dense network per internal result (up to
+nine), all fed the same few normalized inputs. Evaluating them one after the
+other, layer by layer, spends most of its time on numpy call overhead and on
+arrays that spill out of the CPU caches. :class:`FusedNetworks` evaluates them
+together:
+
+- the first layers of all networks become one matrix product: their kernels
+  are concatenated side by side, with the biases as one more kernel row fed by
+  a column of ones (so no separate bias pass);
+- networks whose later layers have the same widths and hidden activations
+  form a group whose later layers run as one stacked (batched) matrix product
+  per layer; groups of different shapes are evaluated one after the other, so
+  any mix of architectures is handled;
+- rows are processed in chunks sized so that the widest intermediate array
+  stays in the CPU's level-2 cache, in buffers allocated once per call, with
+  every activation computed in place.
+
+Only numpy is used. A numba kernel for one hidden layer was tried: it ran
+no faster than this on the development machine (2 shared cores), and
+importing numba alone takes 0.2-0.5 s, more than the 0.3 s budget for
+loading a network directory and making a first call. Speeds are measured by
+``benchmarks/bench_inference.py``.
+"""
+
+import logging
+import math
+
+import numpy as np
+
+from .errors import NetworkError, UsageError
+from .network import ACTIVATIONS
+
+logger = logging.getLogger(__name__)
+
+#: Floating-point types the engine computes in.
+DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+#: Elements in the widest per-chunk intermediate array: 2**17 float64 values
+#: (1 MiB) fit the level-2 cache of current x86 cores.
+CHUNK_ELEMENTS = 1 << 17
+
+#: Multiply-adds of the largest matrix-matrix product (gemm) of a chunk, and
+#: of the largest matrix-vector product (gemv, the output layers). Above
+#: these, 65536 x 4 and 2304 x 4 with OpenBLAS's default
+#: GEMM_MULTITHREAD_THRESHOLD of 4, OpenBLAS splits a product over its
+#: threads (gemm above GEMM_MACS, gemv from GEMV_MACS on). For products
+#: this small that was never clearly faster here, and on a busy machine it
+#: was up to ten times slower (benchmarks/bench_inference.py shows both), so
+#: chunks stay below: the engine runs on one thread per call, and callers
+#: may use several threads (see FusedNetworks).
+GEMM_MACS = 65536 * 4
+GEMV_MACS = 2304 * 4
+
+#: Bounds on the rows per chunk, whatever the network widths.
+MIN_CHUNK_ROWS = 8
+MAX_CHUNK_ROWS = 1 << 14
+
+
+def _relu(h, scratch, zeros):
+    # A same-shaped array of zeros takes numpy's vectorized binary loop; a
+    # scalar zero takes a slower broadcasting loop (about twice the time).
+    np.maximum(h, zeros, out=h)
+
+
+def _tanh(h, scratch, zeros):
+    np.tanh(h, out=h)
+
+
+def _sigmoid(h, scratch, zeros):
+    # Same operations, in the same order, as network._sigmoid.
+    np.multiply(h, 0.5, out=h)
+    np.tanh(h, out=h)
+    np.add(h, 1.0, out=h)
+    np.multiply(h, 0.5, out=h)
+
+
+def _softplus(h, scratch, zeros):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): what np.logaddexp(0, x)
+    # computes, but with numpy's vectorized exp and log1p loops, about four
+    # times faster than logaddexp's scalar loop.
+    np.abs(h, out=scratch)
+    np.negative(scratch, out=scratch)
+    np.exp(scratch, out=scratch)
+    np.log1p(scratch, out=scratch)
+    np.maximum(h, zeros, out=h)
+    np.add(h, scratch, out=h)
+
+
+def _silu(h, scratch, zeros):
+    np.multiply(h, 0.5, out=scratch)
+    np.tanh(scratch, out=scratch)
+    np.add(scratch, 1.0, out=scratch)
+    np.multiply(scratch, 0.5, out=scratch)
+    np.multiply(h, scratch, out=h)
+
+
+def _elu(h, scratch, zeros):
+    # max(x, 0) + expm1(min(x, 0)) equals x for x > 0 and expm1(x) otherwise,
+    # exactly, as network._elu does with np.where.
+    np.minimum(h, zeros, out=scratch)
+    np.expm1(scratch, out=scratch)
+    np.maximum(h, zeros, out=h)
+    np.add(h, scratch, out=h)
+
+
+def _linear(h, scratch, zeros):
+    pass
+
+
+#: In-place versions of :data:`neurosynchro.network.ACTIVATIONS`, each called
+#: as ``f(h, scratch, zeros)`` with three arrays of one shape.
+IN_PLACE = {
+    "linear": _linear,
+    "relu": _relu,
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+    "silu": _silu,
+    "elu": _elu,
+}
+
+
+def _activate(name, h, scratch, zeros):
+    function = IN_PLACE.get(name)
+    if function is None:
+        # An activation added to network.ACTIVATIONS but not here still
+        # evaluates correctly, only with a temporary array.
+        h[...] = ACTIVATIONS[name](h)
+    else:
+        function(h, scratch, zeros)
+
+
+def _runs(labels):
+    """``(start, stop, label)`` for each run of equal consecutive labels."""
+    runs = []
+    for i, label in enumerate(labels):
+        if runs and runs[-1][2] == label:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1, label])
+    return [tuple(r) for r in runs]
+
+
+def _frozen(array, dtype):
+    array = np.array(array, dtype=dtype, order="C")
+    array.flags.writeable = False
+    return array
+
+
+class _Group:
+    """Networks with the same layer widths and hidden activations.
+
+    Attributes
+    ----------
+    columns : ndarray of int, shape (G,)
+        Output column of each member, in member order.
+    start : int
+        First column of the group's block in the fused first layer; member
+        ``g`` owns columns ``start + g * width : start + (g + 1) * width``.
+    width : int
+        Width of the first layer.
+    layers : list of (kernels, biases, activation)
+        Layers after the first: stacked kernels, shape (G, n_in, n_out), and
+        biases, shape (G, 1, n_out); ``activation`` is None for the last
+        layer, whose activations are in ``final_runs``.
+    final_runs : list of (start, stop, name)
+        Members ``start:stop`` end with activation ``name``.
+    """
+
+    def __init__(self, members, columns, start, dtype):
+        self.columns = np.array(columns)
+        self.size = len(members)
+        self.start = start
+        self.width = members[0].kernels[0].shape[1]
+        self.layers = []
+        depth = len(members[0].kernels)
+        for i in range(1, depth):
+            kernels = _frozen([m.kernels[i] for m in members], dtype)
+            biases = _frozen([m.biases[i][None, :] for m in members], dtype)
+            activation = members[0].activations[i] if i < depth - 1 else None
+            self.layers.append((kernels, biases, activation))
+        self.final_runs = _runs([m.activations[-1] for m in members])
+        # Output columns in member order, as a slice where they are
+        # consecutive (the common case), which assigns faster.
+        c = self.columns
+        if np.array_equal(c, np.arange(c[0], c[0] + len(c))):
+            self.target = slice(int(c[0]), int(c[0]) + len(c))
+        else:
+            self.target = c
+        # The common case of linear outputs written to consecutive columns
+        # takes a shortcut (see FusedNetworks._chunk).
+        self.linear_output = (
+            bool(self.layers)
+            and self.final_runs == [(0, self.size, "linear")]
+            and isinstance(self.target, slice)
+        )
+        if self.linear_output:
+            self.output_bias = _frozen(self.layers[-1][1][:, 0, 0], dtype)
+
+    @property
+    def stop(self):
+        """One past the group's last column in the fused first layer."""
+        return self.start + self.size * self.width
+
+
+class FusedNetworks:
+    """Evaluate several networks on the same inputs, fused into one pass.
+
+    Parameters
+    ----------
+    networks : sequence or mapping of :class:`~neurosynchro.network.Network`
+        The networks, all taking the same inputs; output column ``k`` is
+        network ``k`` (for a mapping, in its iteration order).
+    dtype : {numpy.float64, numpy.float32}
+        Type the weights are stored and the products computed in. float32
+        is about twice as fast and agrees with float64 to about 1e-6
+        relative (normalized outputs).
+    chunk_rows : int, optional
+        Rows evaluated at once. By default, as many as keep the widest
+        intermediate array at :data:`CHUNK_ELEMENTS` elements.
+
+    Raises
+    ------
+    UsageError
+        If ``networks`` is empty, or ``dtype`` or ``chunk_rows`` is invalid.
+    NetworkError
+        If the networks do not all take the same number of inputs, or one
+        has more than one output.
+
+    Notes
+    -----
+    Layer ``i`` of each network computes ``activation_i(x @ kernel_i +
+    bias_i)`` (see :mod:`neurosynchro.network`); the fused evaluation gives
+    the same values up to rounding (1e-12 relative in float64 in the
+    tests): sums are taken in a different order, as the first layer's bias
+    is added inside the matrix product.
+
+    An instance holds only read-only arrays, and every call allocates its
+    own work buffers, so one instance can be called from several threads at
+    once. Numpy releases the GIL inside matrix products and elementwise
+    loops, so such calls do run in parallel. Memory use beyond the output is
+    a few times ``chunk_rows`` times the total width of the networks,
+    whatever the number of rows.
+    """
+
+    def __init__(self, networks, dtype=np.float64, chunk_rows=None):
+        if hasattr(networks, "values"):
+            networks = list(networks.values())
+        networks = list(networks)
+        if not networks:
+            raise UsageError("networks: expected at least one network, got none")
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            self.dtype = None
+        if self.dtype not in DTYPES:
+            raise UsageError(f"dtype: expected float64 or float32, got {dtype!r}")
+        self.names = tuple(str(n.name) for n in networks)
+        self.n_inputs = networks[0].kernels[0].shape[0]
+        for network in networks:
+            if network.kernels[0].shape[0] != self.n_inputs:
+                raise NetworkError(
+                    f"{network.name}: takes {network.kernels[0].shape[0]} inputs, "
+                    f"but {networks[0].name} takes {self.n_inputs}; fused networks "
+                    "must share their inputs"
+                )
+            if network.kernels[-1].shape[1] != 1:
+                raise NetworkError(
+                    f"{network.name}: has {network.kernels[-1].shape[1]} outputs; "
+                    "expected 1"
+                )
+        self.n_outputs = len(networks)
+        self._plan(networks)
+        self._widest_group = max(
+            [0] + [g.size * k.shape[2] for g in self.groups for k, _, _ in g.layers]
+        )
+        widest = max(self._first_kernel.shape[1], self._widest_group)
+        if chunk_rows is None:
+            gemm = [self._first_kernel.size] + [
+                k.shape[1] * k.shape[2]
+                for g in self.groups
+                for k, _, _ in g.layers
+                if k.shape[2] > 1
+            ]
+            gemv = [
+                k.shape[1]
+                for g in self.groups
+                for k, _, _ in g.layers
+                if k.shape[2] == 1
+            ]
+            chunk_rows = min(
+                CHUNK_ELEMENTS // widest,
+                GEMM_MACS // max(gemm),
+                (GEMV_MACS - 1) // max(gemv, default=1),
+            )
+            chunk_rows = min(max(chunk_rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS)
+        elif not (isinstance(chunk_rows, int | np.integer) and chunk_rows > 0):
+            raise UsageError(
+                f"chunk_rows: expected a positive integer, got {chunk_rows!r}"
+            )
+        self.chunk_rows = int(chunk_rows)
+        # One read-only array of zeros serves every call's activations.
+        self._zeros = _frozen(np.zeros(self.chunk_rows * widest), self.dtype)
+        self._needs_scratch = any(
+            name not in ("linear", "relu", "tanh", "sigmoid")
+            for name in self._activation_names()
+        )
+
+    def _plan(self, networks):
+        """Group the networks and build the fused first layer."""
+        signatures = {}
+        for column, network in enumerate(networks):
+            shape = tuple(k.shape[1] for k in network.kernels)
+            signature = (shape, tuple(network.activations[:-1]))
+            signatures.setdefault(signature, []).append(column)
+        self.groups = []
+        kernels, start = [], 0
+        first_activations = []
+        for columns in signatures.values():
+            # Members sorted by final activation so that each activation is
+            # one run of members (sorted() is stable: order kept otherwise).
+            columns = sorted(columns, key=lambda c: networks[c].activations[-1])
+            members = [networks[c] for c in columns]
+            group = _Group(members, columns, start, self.dtype)
+            self.groups.append(group)
+            for member in members:
+                # The bias row rides on the column of ones appended to x.
+                kernels.append(np.vstack([member.kernels[0], member.biases[0]]))
+                first_activations += [member.activations[0]] * group.width
+            start = group.stop
+        self._first_kernel = _frozen(np.hstack(kernels), self.dtype)
+        # A one-layer group's first layer is its output layer: its
+        # activation is applied there, member by member.
+        self._first_runs = _runs(first_activations)
+
+    def _activation_names(self):
+        names = {name for _, _, name in self._first_runs}
+        for group in self.groups:
+            names.update(a for _, _, a in group.layers if a is not None)
+            names.update(name for _, _, name in group.final_runs)
+        return names
+
+    def __repr__(self):
+        shapes = "; ".join(
+            f"{g.size} x {[g.width] + [k.shape[2] for k, _, _ in g.layers]}"
+            for g in self.groups
+        )
+        return (
+            f"FusedNetworks({self.n_outputs} networks, {self.n_inputs} inputs, "
+            f"{self.dtype.name}, {self.chunk_rows} rows per chunk; widths {shapes})"
+        )
+
+    def __call__(self, x, out=None):
+        """Evaluate every network on normalized inputs.
+
+        Parameters
+        ----------
+        x : array_like, shape (N, n_inputs)
+            Normalized inputs, one row per point (any real type; converted to
+            :attr:`dtype` chunk by chunk, so no full-size copy is made).
+        out : ndarray, shape (N, n_outputs), optional
+            Where to write the result; by default a new array of
+            :attr:`dtype`.
+
+        Returns
+        -------
+        ndarray, shape (N, n_outputs)
+            Normalized outputs; column ``k`` is network ``k``.
+
+        Raises
+        ------
+        UsageError
+            If ``x`` or ``out`` has the wrong shape or type.
+        """
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.n_inputs or x.dtype.kind not in "biuf":
+            raise UsageError(
+                f"x: expected real numbers of shape (N, {self.n_inputs}), got "
+                f"{x.dtype} of shape {x.shape}"
+            )
+        n_rows = x.shape[0]
+        if out is None:
+            out = np.empty((n_rows, self.n_outputs), dtype=self.dtype)
+        elif not (
+            isinstance(out, np.ndarray)
+            and out.shape == (n_rows, self.n_outputs)
+            and out.dtype.kind == "f"
+        ):
+            raise UsageError(
+                f"out: expected a float array of shape ({n_rows}, {self.n_outputs})"
+            )
+        if n_rows == 0:
+            return out
+        rows = min(n_rows, self.chunk_rows)
+        buffers = self._buffers(rows)
+        full = self._views(buffers, rows)
+        for start in range(0, n_rows, rows):
+            stop = min(start + rows, n_rows)
+            views = full if stop - start == rows else self._views(buffers, stop - start)
+            self._chunk(x[start:stop], out[start:stop], views)
+        return out
+
+    def _buffers(self, rows):
+        """Flat work arrays for chunks of up to ``rows`` rows (one call's own)."""
+        n_first = self._first_kernel.shape[1]
+        inputs = np.empty(rows * (self.n_inputs + 1), dtype=self.dtype)
+        first = np.empty(rows * n_first, dtype=self.dtype)
+        # Two buffers, used in turn by the later layers of each group.
+        widest = self._widest_group
+        pair = [np.empty(rows * widest, dtype=self.dtype) for _ in range(2)]
+        scratch = None
+        if self._needs_scratch:
+            scratch = np.empty(rows * max(widest, n_first), dtype=self.dtype)
+        return inputs, first, pair, scratch
+
+    def _views(self, buffers, n):
+        """Shaped views of ``buffers`` for a chunk of ``n`` rows."""
+        inputs, first, pair, scratch = buffers
+        n_first = self._first_kernel.shape[1]
+        inputs = inputs[: n * (self.n_inputs + 1)].reshape(n, self.n_inputs + 1)
+        inputs[:, -1] = 1.0
+        first = first[: n * n_first].reshape(n, n_first)
+
+        def like(shape):
+            size = math.prod(shape)
+            zeros = self._zeros[:size].reshape(shape)
+            return (
+                scratch[:size].reshape(shape) if scratch is not None else None
+            ), zeros
+
+        first_helpers = like(first.shape)
+        groups = []
+        for group in self.groups:
+            layers = []
+            for i, (kernels, _, _) in enumerate(group.layers):
+                shape = (group.size, n, kernels.shape[2])
+                size = math.prod(shape)
+                layers.append((pair[i % 2][:size].reshape(shape), *like(shape)))
+            groups.append(layers)
+        return inputs, first, first_helpers, groups
+
+    def _chunk(self, x, out, views):
+        inputs, first, (scratch, zeros), groups = views
+        n = x.shape[0]
+        inputs[:, :-1] = x
+        np.matmul(inputs, self._first_kernel, out=first)
+        for start, stop, name in self._first_runs:
+            if stop - start == first.shape[1]:
+                _activate(name, first, scratch, zeros)
+            else:
+                part = slice(start, stop)
+                _activate(
+                    name,
+                    first[:, part],
+                    scratch[:, part] if scratch is not None else None,
+                    zeros[:, part],
+                )
+        for group, layers in zip(self.groups, groups, strict=True):
+            block = first[:, group.start : group.stop]
+            if not group.layers:
+                out[:, group.target] = block
+                continue
+            # (n, G * width) -> (G, n, width): a view, with each member's
+            # matrix strided so BLAS reads it in place.
+            h = block.reshape(n, group.size, group.width).transpose(1, 0, 2)
+            *hidden, last = zip(group.layers, layers, strict=True)
+            for (kernels, biases, activation), (buffer, scratch, zeros) in hidden:
+                np.matmul(h, kernels, out=buffer)
+                np.add(buffer, biases, out=buffer)
+                _activate(activation, buffer, scratch, zeros)
+                h = buffer
+            (kernels, biases, _), (buffer, scratch, zeros) = last
+            np.matmul(h, kernels, out=buffer)
+            if group.linear_output:
+                # Bias and copy in one pass: out's columns are contiguous
+                # in memory only across members, hence the transpose.
+                np.add(buffer[:, :, 0].T, group.output_bias, out=out[:, group.target])
+                continue
+            np.add(buffer, biases, out=buffer)
+            for start, stop, name in group.final_runs:
+                part = slice(start, stop)
+                _activate(
+                    name,
+                    buffer[part],
+                    None if scratch is None else scratch[part],
+                    zeros[part],
+                )
+            out[:, group.target] = buffer[:, :, 0].T
