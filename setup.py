@@ -39,6 +39,7 @@ setup(
         # Training needs Keras 3 on TensorFlow; inference never imports them.
         "train": ["keras>=3.0", "tensorflow>=2.16"],
         "cluster": ["dask[distributed]>=2023.1"],
+        "docs": ["sphinx>=7"],
         "test": [
             "pytest>=7",
             "hypothesis>=6",
@@ -46,6 +47,7 @@ setup(
             "tensorflow>=2.16",
             "dask[distributed]>=2023.1",
             "threadpoolctl>=3",
+            "sphinx>=7",
         ],
     },
     entry_points={"console_scripts": ["neurosynchro = neurosynchro.cli:main"]},

@@ -143,9 +143,8 @@ class PhysicalApproximator:
             ``cos(theta) < 0``).
         **params : array_like
             The model parameters of this network directory (for example
-            ``theta_e`` or ``p``), by name.
-
-        All arguments broadcast together to a shape ``S``.
+            ``theta_e`` or ``p``), by name. All arguments broadcast together
+            to a shape ``S``.
 
         Returns
         -------

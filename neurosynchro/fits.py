@@ -625,7 +625,7 @@ def kappa(nu, B, n_e, theta, kappa, kappa_width):
     given the IEEE/IAU sign the paper states but does not use (j_V,
     alpha_V > 0 for theta < pi/2). Pandya et al. fitted 3 <~ kappa <~ 7.
 
-    Rotativities: Marszewski et al. (2021), fits at kappa = 3.5, 4, 4.5, 5:
+    Rotativities: Marszewski et al. (2021), fits at kappa = 3.5, 4, 4.5, 5::
 
         rho_Q = -(n_e e^2 nu_cyc^2 sin^2 theta / (m_e c nu^3)) w_Q(w) f(X)
         rho_V = (2 n_e e^2 nu_cyc cos theta / (m_e c nu^2))
