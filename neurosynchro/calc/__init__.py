@@ -58,17 +58,19 @@ def _broadcast_inputs(distribution, s, theta, params):
     full = {k: params.get(k, _DEFAULTS.get(k)) for k in valid}
     try:
         arrays = np.broadcast_arrays(
-            *(np.atleast_1d(np.asarray(v, dtype=float)) for v in (s, theta))
-            + tuple(np.atleast_1d(np.asarray(v, dtype=float)) for v in full.values())
+            *[np.atleast_1d(np.asarray(v, dtype=float)) for v in (s, theta)],
+            *[np.atleast_1d(np.asarray(v, dtype=float)) for v in full.values()],
         )
     except (TypeError, ValueError) as err:
         raise UsageError(
             f"s, theta and the parameters {', '.join(valid)} must be numbers or "
             f"arrays that broadcast to one length: {err}"
         ) from None
-    arrays = [np.ravel(a) for a in arrays]
     if arrays[0].ndim != 1:
-        raise UsageError("s, theta and the parameters must broadcast to 1-D")
+        raise UsageError(
+            f"s, theta and the parameters must broadcast to one dimension; got "
+            f"shape {arrays[0].shape}"
+        )
     return arrays[0], arrays[1], dict(zip(valid, arrays[2:], strict=True))
 
 
@@ -97,10 +99,12 @@ def compute_coefficients(distribution, s, theta, **params):
         emissivities in erg s^-1 cm^-3 Hz^-1 sr^-1, absorption coefficients and
         rotativities in cm^-1, for ``nu = 1 Hz`` and ``n_e = 1 cm^-3``.
         Signs are symphony's (see :mod:`.emission`). A row whose inputs are
-        out of range or whose calculation fails numerically is all NaN (its
-        rotativities alone are NaN when :mod:`.rotativities` is missing or
-        cannot compute them); this function never raises for a numerical
-        failure.
+        out of range (``s <= 0``, ``theta`` outside ``(0, pi/2]``, bad
+        distribution parameters) is all NaN; where a calculation fails
+        numerically, its six emission and absorption coefficients are NaN
+        together, and the two rotativities are NaN when :mod:`.rotativities`
+        is missing or cannot compute them. This function never raises for a
+        numerical failure.
 
     Raises
     ------
@@ -136,7 +140,16 @@ def compute_coefficients(distribution, s, theta, **params):
             _log.info("rows %s: bad distribution parameters: %s", rows, err)
             continue
         out[rows, :6] = emission_absorption(dist, s[rows], theta[rows])
-        out[rows, 6:] = _rotativities(dist, s[rows], theta[rows])
+        valid = rows[
+            (s[rows] > 0)
+            & np.isfinite(s[rows])
+            & (theta[rows] > 0)
+            & (theta[rows] <= 0.5 * np.pi + 1e-12)
+        ]
+        if valid.size:
+            out[valid, 6:] = _rotativities(
+                dist, s[valid], np.minimum(theta[valid], 0.5 * np.pi)
+            )
     return out
 
 
@@ -155,7 +168,9 @@ def _rotativities(dist, s, theta):
         _log.warning("rotativities failed for %s: %s", dist, err)
         return nan
     result = np.column_stack(
-        [np.broadcast_to(np.asarray(rho_Q, float), s.shape),
-         np.broadcast_to(np.asarray(rho_V, float), s.shape)]
+        [
+            np.broadcast_to(np.asarray(rho_Q, float), s.shape),
+            np.broadcast_to(np.asarray(rho_V, float), s.shape),
+        ]
     )
     return result

@@ -3,12 +3,13 @@
 Each distribution is a probability density in Lorentz factor, ``dn/dgamma``,
 normalized to one electron, together with its derivative with respect to
 ``gamma`` (absorption and rotativities need it). The forms are those of
-symphony (Pandya et al. 2016, ApJ 822, 34, section 2.2, eqs. 16-18), which
+symphony (Pandya, Zhang, Chandra & Gammie 2016, ApJ 822, 34), which
 produced the reference tables in ``shared/data/symphony``.
 
 The momentum-space distribution function ``f(p)`` used in the papers is
 related to these densities by ``dn/dgamma = 4 pi m_e^3 c^3 gamma beta gamma
-f`` (Pandya et al. 2016, eq. 15); for one electron ``int f d^3p = 1``.
+f`` (``d^3p = 4 pi p^2 dp`` for isotropic ``f``); for one electron ``int f
+d^3p = 1``.
 """
 
 import numpy as np
@@ -140,7 +141,7 @@ def _momentum_factor(gamma):
 
 
 class Thermal(Distribution):
-    """Maxwell-Juttner distribution (Pandya et al. 2016, eq. 16).
+    """Maxwell-Juttner distribution (as in Pandya et al. 2016).
 
     ``dn/dgamma = gamma^2 beta exp(-gamma / theta_e) / (theta_e K_2(1/theta_e))``
     on ``[1, inf)``.
@@ -190,7 +191,7 @@ class Thermal(Distribution):
 
 
 class PowerLaw(Distribution):
-    """Power law in Lorentz factor (Pandya et al. 2016, eq. 17).
+    """Power law in Lorentz factor (as in Pandya et al. 2016).
 
     ``dn/dgamma = (p - 1) gamma^-p / (gamma_min^(1-p) - gamma_max^(1-p))`` on
     ``[gamma_min, gamma_max]`` (``1 / (gamma ln(gamma_max / gamma_min))`` when
@@ -262,7 +263,7 @@ class PowerLaw(Distribution):
 
 
 class Kappa(Distribution):
-    """Relativistic kappa distribution (Pandya et al. 2016, eq. 18).
+    """Relativistic kappa distribution (as in Pandya et al. 2016).
 
     ``dn/dgamma = N gamma sqrt(gamma^2 - 1) (1 + (gamma - 1)/(kappa w))^-(kappa+1)
     exp(-gamma / gamma_cutoff)`` on ``[1, inf)``, with ``N`` computed by
