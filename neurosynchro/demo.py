@@ -26,11 +26,12 @@ logger = logging.getLogger(__name__)
 DEMO_ROWS = 1600
 DEMO_HELD_OUT_ROWS = 300
 DEMO_TRAINING = {
-    "epochs": 200,
-    "patience": 40,
-    "hidden_units": [64, 64],
-    "batch_size": 64,
-    "learning_rate": 0.003,
+    "epochs": 100,
+    "patience": 20,
+    "hidden_units": [32, 32],
+    "activation": "tanh",
+    "batch_size": 128,
+    "learning_rate": 0.01,
 }
 # A compact thermal domain keeps the demo's small set dense enough to learn.
 DEMO_RANGES = {"s": (10.0, 1e4, "log"), "theta_e": (3.0, 50.0, "log")}

@@ -288,6 +288,14 @@ class Mapping:
                 f"{self.name}: only {samples.size} valid samples; need at least "
                 f"{MIN_SAMPLES} to find its bounds"
             )
+        if isinstance(self.maptype, Sign):
+            # Classes -1 and +1 map to 0 and 1 whatever the samples hold, so
+            # that a sign constant over the table still leaves the network's
+            # class probability inside the normalized bounds.
+            self.phys_min, self.phys_max = -1.0, 1.0
+            self.x_mean, self.x_std = -1.0, 2.0
+            self.norm_min, self.norm_max = 0.0, 1.0
+            return
         if self.phys_bounds_mode == "theta":
             self.phys_min, self.phys_max = 0.0, 0.5 * np.pi
         else:

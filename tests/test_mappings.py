@@ -115,3 +115,18 @@ def test_too_few_samples():
     m = Mapping.from_dict({"name": "j_I", "maptype": "log"}, need_bounds=False)
     with pytest.raises(ConfigError, match="only 1 valid samples"):
         m.lock(np.array([-1.0, 0.0, 2.0]))
+
+
+def test_sign_bounds_hold_both_classes_even_for_a_constant_sign():
+    # Regression: a rho_Q that is negative on every row gave norm bounds
+    # [0, 0], so every class probability the network returned was flagged
+    # out of sample.
+    m = Mapping.from_dict(
+        {"name": "rho_Q_sign", "maptype": "sign", "normalization_mode": "unit_interval"},
+        need_bounds=False,
+    )
+    m.lock(-np.ones(10))
+    n, oos = m.phys_to_norm(np.array([-1.0, 1.0]))
+    assert n.tolist() == [0.0, 1.0] and not oos.any()
+    p, oos = m.norm_to_phys(np.array([0.01, 0.49, 0.51, 0.99]))
+    assert p.tolist() == [-1, -1, 1, 1] and not oos.any()

@@ -76,11 +76,36 @@ def domain_cut(folder, work, label, thermal):
     return out, int((~keep).sum())
 
 
+def record_validation(nndir, held_out, name):
+    """Validate ``nndir`` on ``held_out`` and record the errors in its config."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeurosynchroWarning)
+        figures = validate(nndir, held_out, fits=True, distribution=name)
+    config_path = nndir / "nn_config.toml"
+    document = tomlkit.parse(config_path.read_text())
+    errors = tomlkit.table()
+    for key, entry in figures.items():
+        if isinstance(entry, dict) and "median" in entry and entry.get("n"):
+            row = tomlkit.inline_table()
+            for stat in ("median", "p95", "p99", "max", "n"):
+                row[stat] = entry[stat]
+            errors[key] = row
+    document["provenance"]["validation_relative_errors"] = errors
+    document["provenance"]["validation_rows_out_of_sample"] = figures["meta"]["oos"]
+    atomic_write_text(config_path, tomlkit.dumps(document))
+    return figures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=("thermal", "powerlaw", "kappa"))
     parser.add_argument("training", type=Path, help="raw training set")
     parser.add_argument("held_out", type=Path, help="raw held-out set")
+    parser.add_argument(
+        "--validate-only",
+        action="store_true",
+        help="only re-measure the shipped directory's validation errors",
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix=f"pretrained-{args.name}-"))
@@ -91,6 +116,12 @@ def main(argv=None):
     table, suffixes, report = to_internal(read_training_set(training))
     write_table(work / "transformed.txt", table, suffixes)
     print("\n".join(report.lines()), file=sys.stderr)
+
+    if args.validate_only:
+        nndir = PRETRAINED_DIR / args.name
+        figures = record_validation(nndir, held_out, args.name)
+        print(format_table(figures))
+        return
 
     nndir = work / args.name
     init_nndir(nndir)
@@ -104,11 +135,6 @@ def main(argv=None):
     for spec in config.results:
         result = train_result(config, transformed, spec.name, nndir)
         print(result.line(), file=sys.stderr, flush=True)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeurosynchroWarning)
-        figures = validate(nndir, held_out, fits=True, distribution=args.name)
-    print(format_table(figures))
 
     document = tomlkit.parse(config_path.read_text())
     provenance = document["provenance"]
@@ -125,15 +151,9 @@ def main(argv=None):
     provenance["domain_cut"] = (
         f"{rule} dropped: {cut_training} training, {cut_held_out} held-out rows"
     )
-    errors = tomlkit.table()
-    for name, entry in figures.items():
-        if isinstance(entry, dict) and "median" in entry and entry.get("n"):
-            row = tomlkit.inline_table()
-            for stat in ("median", "p95", "p99", "max", "n"):
-                row[stat] = entry[stat]
-            errors[name] = row
-    provenance["validation_relative_errors"] = errors
     atomic_write_text(config_path, tomlkit.dumps(document))
+    figures = record_validation(nndir, held_out, args.name)
+    print(format_table(figures))
 
     (work / "figures.txt").write_text(format_table(figures))
     target = PRETRAINED_DIR / args.name

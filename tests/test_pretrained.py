@@ -1,0 +1,138 @@
+"""The pretrained networks that ship inside the package."""
+
+import subprocess
+import sys
+import tomllib
+import warnings
+
+import numpy as np
+import pytest
+
+import neurosynchro
+from neurosynchro import NeurosynchroWarning, UsageError
+from neurosynchro.network import Network
+from neurosynchro.physics import cyclotron_frequency
+from neurosynchro.pretrained import PRETRAINED_DIR, available
+
+NAMES = ("thermal", "powerlaw", "kappa")
+PARAMETERS = {
+    "thermal": {"theta_e": (1.0, 50.0, "log")},
+    "powerlaw": {"p": (1.8, 4.5, "lin")},
+    "kappa": {"kappa": (3.5, 6.5, "lin"), "kappa_width": (2.0, 40.0, "log")},
+}
+
+
+def shipped(name):
+    if name not in available():
+        pytest.fail(f"pretrained network {name!r} is not shipped")
+    return PRETRAINED_DIR / name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_directory_is_small_and_carries_provenance(name):
+    path = shipped(name)
+    size = sum(p.stat().st_size for p in path.iterdir())
+    assert size < 500_000
+    provenance = tomllib.loads((path / "nn_config.toml").read_text())["provenance"]
+    assert provenance["generation"]["distribution"] == name
+    assert "make-training-set" in provenance["generation"]["command"]
+    assert provenance["neurosynchro_version"]
+    errors = provenance["validation_relative_errors"]
+    assert set(errors) == {
+        "j_I", "alpha_I", "j_Q", "alpha_Q", "j_V", "alpha_V", "rho_Q", "rho_V"
+    }
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(UsageError, match="known: kappa, powerlaw, thermal"):
+        neurosynchro.load_pretrained("synchrotron")
+
+
+def draw(name, n, rng):
+    """A fresh random sample inside the shipped networks' training domain."""
+    s = 10 ** rng.uniform(1.5, 4.5, n)
+    theta = rng.uniform(0.3, 1.45, n)
+    params = {}
+    for key, (lo, hi, kind) in PARAMETERS[name].items():
+        u = rng.uniform(0, 1, n)
+        params[key] = lo * (hi / lo) ** u if kind == "log" else lo + (hi - lo) * u
+    if name == "thermal":
+        # The thermal networks leave out nu / nu_s > 1e4 (see provenance).
+        keep = s / ((2 / 9) * params["theta_e"] ** 2 * np.sin(theta)) < 1e3
+        s, theta = s[keep], theta[keep]
+        params = {k: v[keep] for k, v in params.items()}
+    return s, theta, params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_the_calculator_within_recorded_errors(name):
+    from neurosynchro.calc import compute_coefficients
+
+    rng = np.random.default_rng(99)
+    s, theta, params = draw(name, 40, rng)
+    exact = compute_coefficients(name, s, theta, **params)
+    nu, n_e = 1e10, 1e3
+    B = nu / (s * cyclotron_frequency(1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeurosynchroWarning)
+        approx, oos = neurosynchro.load_pretrained(name).compute_all_nontrivial(
+            nu, B, n_e, theta, **params
+        )
+    exact[:, [0, 2, 4]] *= n_e * nu
+    exact[:, [1, 3, 5, 6, 7]] *= n_e / nu
+    provenance = tomllib.loads(
+        (shipped(name) / "nn_config.toml").read_text()
+    )["provenance"]["validation_relative_errors"]
+    names = ("j_I", "alpha_I", "j_Q", "alpha_Q", "j_V", "alpha_V", "rho_Q", "rho_V")
+    for i, coefficient in enumerate(names):
+        good = ~oos & np.isfinite(exact[:, i])
+        error = np.abs(approx[good, i] / exact[good, i] - 1)
+        recorded = provenance[coefficient]
+        # A 40-point median is noisy: allow it up to the recorded 95th
+        # percentile, and no point beyond the recorded maximum by much.
+        assert np.median(error) <= max(recorded["p95"], 1e-3), coefficient
+        assert np.percentile(error, 90) <= 2 * recorded["max"], coefficient
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_numpy_weights_equal_keras_predict(name):
+    from neurosynchro.training import _import_keras
+
+    keras = _import_keras()
+    x = np.random.default_rng(5).normal(size=(256, 4 if name == "kappa" else 3))
+    for path in sorted(shipped(name).glob("*.npz")):
+        network = Network.load(path)
+        model = keras.Sequential(
+            [keras.Input(shape=(network.n_inputs,))]
+            + [
+                keras.layers.Dense(k.shape[1], activation=a, dtype="float64")
+                for k, a in zip(network.kernels, network.activations, strict=True)
+            ]
+        )
+        model.set_weights(
+            [w for pair in zip(network.kernels, network.biases, strict=True)
+             for w in pair]
+        )
+        expected = model.predict(x, verbose=0)[:, 0]
+        got = network(x)
+        # The shipped weights are float32 values; Keras evaluates them here in
+        # float64 like the numpy path (in float32 it would differ by its own
+        # rounding, ~1e-6). Outputs are normalized values of order one.
+        scale = np.maximum(np.abs(expected), 1.0)
+        assert np.max(np.abs(got - expected) / scale) < 1e-6, path.name
+
+
+def test_a_pretrained_call_imports_no_tensorflow():
+    code = (
+        "import sys, warnings, neurosynchro\n"
+        "warnings.simplefilter('ignore')\n"
+        "a = neurosynchro.load_pretrained('thermal')\n"
+        "c, _ = a.compute_all_nontrivial(230e9, 30.0, 1e6, 1.0, theta_e=10.0)\n"
+        "assert (c[:2] > 0).all()\n"
+        "print([m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
