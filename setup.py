@@ -34,6 +34,8 @@ setup(
         "pwkit>=1.2",
         "tqdm>=4.60",
         "matplotlib>=3.6",
+        # The built-in calculator's Bessel and quadrature kernels.
+        "numba>=0.58",
     ],
     extras_require={
         # Training needs Keras 3 on TensorFlow; inference never imports them.
@@ -52,7 +54,6 @@ setup(
     },
     entry_points={"console_scripts": ["neurosynchro = neurosynchro.cli:main"]},
     classifiers=[
-        "License :: OSI Approved :: MIT License",
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Astronomy",
         "Topic :: Scientific/Engineering :: Physics",
