@@ -80,15 +80,27 @@ def run(args):
     _say(f"neurosynchro demo: writing into {work}")
     start = time.perf_counter()
 
-    _say(f"\n1. {DEMO_ROWS} + {DEMO_HELD_OUT_ROWS} thermal rows from the built-in "
-         "calculator")
-    for name, rows, seed in (("training", DEMO_ROWS, 1), ("held-out", DEMO_HELD_OUT_ROWS, 2)):
+    _say(
+        f"\n1. {DEMO_ROWS} + {DEMO_HELD_OUT_ROWS} thermal rows from the built-in "
+        "calculator"
+    )
+    for name, rows, seed in (
+        ("training", DEMO_ROWS, 1),
+        ("held-out", DEMO_HELD_OUT_ROWS, 2),
+    ):
         summary = make_training_set(
-            work / name, "thermal", rows=rows, seed=seed, workers=args.workers,
-            ranges=DEMO_RANGES, progress=sys.stderr.isatty(),
+            work / name,
+            "thermal",
+            rows=rows,
+            seed=seed,
+            workers=args.workers,
+            ranges=DEMO_RANGES,
+            progress=sys.stderr.isatty(),
         )
-        _say(f"   {name}: {summary['rows']} rows, {summary['rows_failed']} failed, "
-             f"{summary['seconds']:.0f} s")
+        _say(
+            f"   {name}: {summary['rows']} rows, {summary['rows_failed']} failed, "
+            f"{summary['seconds']:.0f} s"
+        )
 
     _say("\n2. transform, init-nndir, lock-domain-range")
     table, suffixes, report = to_internal(read_training_set(work / "training"))
@@ -136,8 +148,9 @@ def _compare_pretrained(calc):
     s = nu / cyclotron_frequency(B)
 
     began = time.perf_counter()
-    exact = calc.compute_coefficients("thermal", np.full_like(theta, s), theta,
-                                      theta_e=np.full_like(theta, theta_e))
+    exact = calc.compute_coefficients(
+        "thermal", np.full_like(theta, s), theta, theta_e=np.full_like(theta, theta_e)
+    )
     calc_seconds = (time.perf_counter() - began) / theta.size
     exact[:, [0, 2, 4]] *= n_e * nu
     exact[:, [1, 3, 5, 6, 7]] *= n_e / nu
@@ -151,8 +164,10 @@ def _compare_pretrained(calc):
         net_seconds = (time.perf_counter() - began) / many.size
         coeffs, _ = approx.compute_all_nontrivial(nu, B, n_e, theta, theta_e=theta_e)
 
-    _say(f"   nu = {nu:.3g} Hz, B = {B} G, n_e = {n_e:.3g} cm^-3, theta_e = "
-         f"{theta_e}, theta from 0.2 to 1.5 rad (s = {s:.3g})")
+    _say(
+        f"   nu = {nu:.3g} Hz, B = {B} G, n_e = {n_e:.3g} cm^-3, theta_e = "
+        f"{theta_e}, theta from 0.2 to 1.5 rad (s = {s:.3g})"
+    )
     _say("   coefficient  median error  max error")
     names = ("j_I", "alpha_I", "j_Q", "alpha_Q", "j_V", "alpha_V", "rho_Q", "rho_V")
     for i, name in enumerate(names):
@@ -160,6 +175,8 @@ def _compare_pretrained(calc):
         error = np.abs(coeffs[good, i] / exact[good, i] - 1)
         if error.size:
             _say(f"   {name:<11}  {np.median(error):12.3%}  {error.max():9.3%}")
-    _say(f"   speed: calculator {1 / calc_seconds:.3g} points/s, network "
-         f"{1 / net_seconds:.3g} points/s ({calc_seconds / net_seconds:.3g} times "
-         "faster)")
+    _say(
+        f"   speed: calculator {1 / calc_seconds:.3g} points/s, network "
+        f"{1 / net_seconds:.3g} points/s ({calc_seconds / net_seconds:.3g} times "
+        "faster)"
+    )

@@ -31,9 +31,9 @@ Signs, so that results can be matched to other codes:
 Coefficients come in the "eleven" sky-basis order (DESIGN.md),
 ``j_I, alpha_I, j_Q, alpha_Q, j_U, alpha_U, j_V, alpha_V, rho_Q, rho_U,
 rho_V``; :func:`neurosynchro.detrivialize_stokes_basis` turns the eight
-field-aligned coefficients into the eleven. Emissivities are in erg s^-1 cm^-3 Hz^-1 sr^-1, absorption
-coefficients and rotativities in cm^-1, lengths in cm, and Stokes
-parameters in erg s^-1 cm^-2 Hz^-1 sr^-1.
+field-aligned coefficients into the eleven. Emissivities are in
+erg s^-1 cm^-3 Hz^-1 sr^-1, absorption coefficients and rotativities in
+cm^-1, lengths in cm, and Stokes parameters in erg s^-1 cm^-2 Hz^-1 sr^-1.
 
 :func:`integrate_ray` is the main entry (emergent Stokes vectors of many
 rays); :func:`segment_propagators` gives each segment's propagator and source

@@ -10,12 +10,12 @@ import warnings
 
 import numpy as np
 import pytest
+from nnfactory import random_nndir
+from test_transform import synthetic
 
 from neurosynchro import PhysicalApproximator
 from neurosynchro.errors import NetworkError, NeurosynchroWarning, UsageError
 from neurosynchro.physics import cyclotron_frequency
-from nnfactory import random_nndir
-from test_transform import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,10 @@ def test_out_of_sample_points_are_flagged_and_warned(approx):
         ({"n_e": -1.0}, "n_e: expected values >= 0"),
         ({"nu": 0.0}, "nu: expected values > 0"),
         ({"B": np.inf}, "B: expected finite"),
-        ({"nu": np.ones(3), "B": np.ones(2)}, "do not broadcast.*nu \\(3,\\).*B \\(2,\\)"),
+        (
+            {"nu": np.ones(3), "B": np.ones(2)},
+            "do not broadcast.*nu \\(3,\\).*B \\(2,\\)",
+        ),
         ({"theta": "north"}, "theta: expected numbers"),
     ],
 )
@@ -160,8 +163,11 @@ def test_missing_and_mismatched_networks(tmp_path, rng, nndir):
     (broken / "alpha_I.npz").write_bytes((nndir / "j_I.npz").read_bytes())
     from neurosynchro.network import Network
 
-    Network([np.ones((2, 4)), np.ones((4, 1))], [np.zeros(4), np.zeros(1)],
-            ["tanh", "linear"]).save(broken / "j_V_share.npz")
+    Network(
+        [np.ones((2, 4)), np.ones((4, 1))],
+        [np.zeros(4), np.zeros(1)],
+        ["tanh", "linear"],
+    ).save(broken / "j_V_share.npz")
     with pytest.raises(NetworkError, match="takes 2 inputs but .* lists 3 parameters"):
         PhysicalApproximator(broken)
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from test_transform import synthetic
 
 from neurosynchro.config import (
     CONFIG_NAME,
@@ -13,7 +14,6 @@ from neurosynchro.config import (
 from neurosynchro.errors import ConfigError
 from neurosynchro.samples import read_training_set, write_table
 from neurosynchro.transform import to_internal
-from test_transform import synthetic
 
 
 @pytest.fixture
@@ -50,9 +50,16 @@ def test_lock_keeps_comments_and_order(tmp_path, transformed):
     assert config.result("j_I").settings == {"epochs": 7}
     s = config.params[0]
     assert (s.phys_min, s.phys_max) == (
-        transformed.table["s"].min(), transformed.table["s"].max()
+        transformed.table["s"].min(),
+        transformed.table["s"].max(),
     )
-    assert config.signs == {"j_Q": -1, "alpha_Q": -1, "j_V": 1, "alpha_V": 1, "rho_V": 1}
+    assert config.signs == {
+        "j_Q": -1,
+        "alpha_Q": -1,
+        "j_V": 1,
+        "alpha_V": 1,
+        "rho_V": 1,
+    }
     assert "training_set_sha256" in locked
     # Locking again is idempotent.
     lock_domain_range(transformed, nndir)
@@ -130,9 +137,15 @@ def test_predecessor_config_loads(tmp_path):
     config = load_config(path)
     assert config.param_names == ["s"]
     j_I = config.result("j_I").mapping
-    np.testing.assert_allclose(j_I.norm_to_phys(np.array([0.5]))[0], 10 ** -29)
+    np.testing.assert_allclose(j_I.norm_to_phys(np.array([0.5]))[0], 10**-29)
     # The predecessor kept only rows with these signs.
-    assert config.signs == {"j_Q": -1, "alpha_Q": -1, "j_V": 1, "alpha_V": 1, "rho_V": 1}
+    assert config.signs == {
+        "j_Q": -1,
+        "alpha_Q": -1,
+        "j_V": 1,
+        "alpha_V": 1,
+        "rho_V": 1,
+    }
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,10 @@ def cli(*args, cwd=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(
         [sys.executable, "-m", "neurosynchro.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=env,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -55,8 +58,14 @@ def flow(tmp_path_factory, symphony_dir):
 
 def test_train_reports_and_writes_every_network(flow):
     work, _, trained = flow
-    for name in ("j_I", "alpha_I", "j_frac_pol", "alpha_frac_pol", "j_V_share",
-                 "alpha_V_share"):
+    for name in (
+        "j_I",
+        "alpha_I",
+        "j_frac_pol",
+        "alpha_frac_pol",
+        "j_V_share",
+        "alpha_V_share",
+    ):
         assert (work / "nn" / f"{name}.npz").is_file()
         assert (work / "nn" / f"{name}.keras").is_file()
         assert f"{name}: generic" in trained.stderr
@@ -86,7 +95,10 @@ def test_held_out_accuracy_at_physical_units(flow):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NeurosynchroWarning)
         c, oos = approx.compute_all_nontrivial(
-            nu, B, n_e, held_out["theta(lin)"].to_numpy(),
+            nu,
+            B,
+            n_e,
+            held_out["theta(lin)"].to_numpy(),
             theta_e=held_out["theta_e(log)"].to_numpy(),
         )
     names = ["j_I", "alpha_I", "j_Q", "alpha_Q", "j_V", "alpha_V"]
@@ -96,7 +108,7 @@ def test_held_out_accuracy_at_physical_units(flow):
     median = np.median(relative, axis=0)
     # A 400-row, 100-epoch fit: loose, but far from chance (coefficients span
     # ten decades). The full-size fit is measured in the issue notes.
-    assert (median < 0.25).all(), dict(zip(names, median))
+    assert (median < 0.25).all(), dict(zip(names, median, strict=True))
     assert (~oos).sum() > 150
 
 
@@ -118,6 +130,11 @@ def test_errors_are_one_line_with_exit_status(tmp_path):
 def test_version_and_help_start_fast():
     out = cli("--version")
     assert out.returncode == 0 and out.stdout.strip()
-    code = "import sys, neurosynchro.cli as c; c.build_parser(); print(sorted(sys.modules))"
-    modules = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    code = (
+        "import sys, neurosynchro.cli as c; c.build_parser(); "
+        "print(sorted(sys.modules))"
+    )
+    modules = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
     assert "tensorflow" not in modules.stdout and "keras" not in modules.stdout

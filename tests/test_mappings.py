@@ -122,7 +122,11 @@ def test_sign_bounds_hold_both_classes_even_for_a_constant_sign():
     # [0, 0], so every class probability the network returned was flagged
     # out of sample.
     m = Mapping.from_dict(
-        {"name": "rho_Q_sign", "maptype": "sign", "normalization_mode": "unit_interval"},
+        {
+            "name": "rho_Q_sign",
+            "maptype": "sign",
+            "normalization_mode": "unit_interval",
+        },
         need_bounds=False,
     )
     m.lock(-np.ones(10))

@@ -2,11 +2,11 @@
 
 import subprocess
 import sys
-import tomllib
 import warnings
 
 import numpy as np
 import pytest
+import tomllib
 
 import neurosynchro
 from neurosynchro import NeurosynchroWarning, UsageError
@@ -39,7 +39,14 @@ def test_directory_is_small_and_carries_provenance(name):
     assert provenance["neurosynchro_version"]
     errors = provenance["validation_relative_errors"]
     assert set(errors) == {
-        "j_I", "alpha_I", "j_Q", "alpha_Q", "j_V", "alpha_V", "rho_Q", "rho_V"
+        "j_I",
+        "alpha_I",
+        "j_Q",
+        "alpha_Q",
+        "j_V",
+        "alpha_V",
+        "rho_Q",
+        "rho_V",
     }
 
 
@@ -81,9 +88,9 @@ def test_matches_the_calculator_within_recorded_errors(name):
         )
     exact[:, [0, 2, 4]] *= n_e * nu
     exact[:, [1, 3, 5, 6, 7]] *= n_e / nu
-    provenance = tomllib.loads(
-        (shipped(name) / "nn_config.toml").read_text()
-    )["provenance"]["validation_relative_errors"]
+    provenance = tomllib.loads((shipped(name) / "nn_config.toml").read_text())[
+        "provenance"
+    ]["validation_relative_errors"]
     names = ("j_I", "alpha_I", "j_Q", "alpha_Q", "j_V", "alpha_V", "rho_Q", "rho_V")
     for i, coefficient in enumerate(names):
         good = ~oos & np.isfinite(exact[:, i])
@@ -112,8 +119,11 @@ def test_numpy_weights_equal_keras_predict(name):
             ]
         )
         model.set_weights(
-            [w for pair in zip(network.kernels, network.biases, strict=True)
-             for w in pair]
+            [
+                w
+                for pair in zip(network.kernels, network.biases, strict=True)
+                for w in pair
+            ]
         )
         expected = model.predict(x, verbose=0)[:, 0]
         got = network(x)
@@ -131,7 +141,8 @@ def test_a_pretrained_call_imports_no_tensorflow():
         "a = neurosynchro.load_pretrained('thermal')\n"
         "c, _ = a.compute_all_nontrivial(230e9, 30.0, 1e6, 1.0, theta_e=10.0)\n"
         "assert (c[:2] > 0).all()\n"
-        "print([m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')])\n"
+        "top = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(top & {'tensorflow', 'keras'}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

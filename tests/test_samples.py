@@ -40,8 +40,11 @@ def test_reads_symphony_tables(symphony_dir):
 
 def test_write_read_round_trip(tmp_path, rng):
     frame = pd.DataFrame(
-        {"s": 10 ** rng.uniform(1, 5, 50), "theta": rng.uniform(0, 1.5, 50),
-         "j_I": 10 ** rng.uniform(-40, -30, 50)}
+        {
+            "s": 10 ** rng.uniform(1, 5, 50),
+            "theta": rng.uniform(0, 1.5, 50),
+            "j_I": 10 ** rng.uniform(-40, -30, 50),
+        }
     )
     suffixes = {"s": "log", "theta": "lin", "j_I": "res"}
     write_table(tmp_path / "t.txt", frame, suffixes)

@@ -19,8 +19,9 @@ from neurosynchro.transform import (
 def synthetic(rng, n=200, rho=True, signs=None):
     """Random coefficients obeying the invariants, with chosen signs."""
     signs = signs or {"j_Q": -1, "alpha_Q": -1, "j_V": 1, "alpha_V": 1, "rho_V": 1}
-    table = pd.DataFrame({"s": 10 ** rng.uniform(1, 5, n),
-                          "theta": rng.uniform(0.1, 1.5, n)})
+    table = pd.DataFrame(
+        {"s": 10 ** rng.uniform(1, 5, n), "theta": rng.uniform(0.1, 1.5, n)}
+    )
     for kind in ("j", "alpha"):
         total = 10 ** rng.uniform(-40, -5, n)
         frac = rng.uniform(0.01, 0.99, n)
@@ -45,14 +46,21 @@ def reassemble(out, suffixes):
 
 @pytest.mark.parametrize("flip", [1, -1])
 def test_round_trip_with_any_sign_convention(rng, flip):
-    signs = {"j_Q": -flip, "alpha_Q": -flip, "j_V": flip, "alpha_V": flip,
-             "rho_V": flip}
+    signs = {
+        "j_Q": -flip,
+        "alpha_Q": -flip,
+        "j_V": flip,
+        "alpha_V": flip,
+        "rho_V": flip,
+    }
     ts = synthetic(rng, signs=signs)
     out, suffixes, report = to_internal(ts)
     assert report.signs == signs
     assert report.rows_out == 200
     back = reassemble(out, suffixes)
-    np.testing.assert_allclose(back, ts.table[list(COEFFICIENTS)].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        back, ts.table[list(COEFFICIENTS)].to_numpy(), rtol=1e-12
+    )
 
 
 def test_symphony_round_trip_six_results(symphony_dir):
@@ -111,14 +119,30 @@ positive = st.floats(1e-300, 1e300)
 
 
 @settings(max_examples=300)
-@given(positive, positive, unit, unit, unit, unit, positive, positive,
-       st.sampled_from([-1.0, 1.0]), st.sampled_from([-1.0, 1.0]))
+@given(
+    positive,
+    positive,
+    unit,
+    unit,
+    unit,
+    unit,
+    positive,
+    positive,
+    st.sampled_from([-1.0, 1.0]),
+    st.sampled_from([-1.0, 1.0]),
+)
 def test_any_network_outputs_obey_the_invariants(
     j_I, alpha_I, j_fp, a_fp, j_vs, a_vs, rho_Q, rho_V, rho_sign, v_sign
 ):
     results = {
-        "j_I": j_I, "alpha_I": alpha_I, "j_frac_pol": j_fp, "alpha_frac_pol": a_fp,
-        "j_V_share": j_vs, "alpha_V_share": a_vs, "rho_Q": rho_Q, "rho_V": rho_V,
+        "j_I": j_I,
+        "alpha_I": alpha_I,
+        "j_frac_pol": j_fp,
+        "alpha_frac_pol": a_fp,
+        "j_V_share": j_vs,
+        "alpha_V_share": a_vs,
+        "rho_Q": rho_Q,
+        "rho_V": rho_V,
         "rho_Q_sign": rho_sign,
     }
     signs = {"j_Q": -1, "alpha_Q": -1, "j_V": 1, "alpha_V": 1, "rho_V": 1}
