@@ -13,15 +13,10 @@ from .config import load_config
 from .engine import FusedNetworks
 from .errors import NetworkError, NeurosynchroWarning, UsageError
 from .network import Network
-from .physics import cyclotron_frequency
+from .physics import cyclotron_frequency, to_physical
 from .transform import from_internal
 
 logger = logging.getLogger(__name__)
-
-# Columns of the eight that scale as n_e nu (emissivities) and as n_e / nu
-# (absorption coefficients and rotativities) at fixed s and theta.
-EMISSIVITIES = [0, 2, 4]
-ATTENUATIONS = [1, 3, 5, 6, 7]
 
 #: Rows evaluated at once; bounds the memory of very large calls.
 CHUNK_ROWS = 1 << 16
@@ -262,8 +257,6 @@ class PhysicalApproximator:
 
         # Rescale from nu = 1 Hz, n_e = 1 cm^-3.
         n_e, nu = a["n_e"][live], a["nu"][live]
-        coeffs[:, EMISSIVITIES] *= (n_e * nu)[:, None]
-        coeffs[:, ATTENUATIONS] *= (n_e / nu)[:, None]
-        out[live] = coeffs
+        out[live] = to_physical(coeffs, nu, n_e)
         oos[live] |= row_oos
         return out, oos

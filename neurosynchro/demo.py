@@ -135,7 +135,7 @@ def run(args):
 
 
 def _compare_pretrained(calc):
-    from .physics import cyclotron_frequency
+    from .physics import cyclotron_frequency, to_physical
     from .pretrained import load_pretrained
 
     try:
@@ -152,8 +152,7 @@ def _compare_pretrained(calc):
         "thermal", np.full_like(theta, s), theta, theta_e=np.full_like(theta, theta_e)
     )
     calc_seconds = (time.perf_counter() - began) / theta.size
-    exact[:, [0, 2, 4]] *= n_e * nu
-    exact[:, [1, 3, 5, 6, 7]] *= n_e / nu
+    exact = to_physical(exact, nu, n_e)
 
     many = np.linspace(0.2, 1.5, 100_000)
     with warnings.catch_warnings():

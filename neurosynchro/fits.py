@@ -67,7 +67,7 @@ from pwkit import cgs
 from scipy import special
 
 from .errors import UsageError
-from .physics import c, e, m_e
+from .physics import c, cyclotron_frequency, e, m_e
 
 __all__ = [
     "COEFFICIENT_NAMES",
@@ -213,7 +213,7 @@ def _thermal_emission_pandya(nu, B, n_e, theta, theta_e):
     state; symphony corrected it, and so do we (j_V > 0 for theta < pi/2).
     """
     sin_theta = np.sin(theta)
-    nu_c = e * B / (2 * np.pi * m_e * c)
+    nu_c = cyclotron_frequency(B)
     nu_s = (2 / 9) * nu_c * theta_e**2 * sin_theta
     X = nu / nu_s
     prefactor = n_e * e**2 * nu_c / c
@@ -242,7 +242,7 @@ def _thermal_emission_dexter(nu, B, n_e, sin_theta, cos_theta, theta_e):
     Dexter's Q axis is perpendicular to the project's (his j_Q > 0), so j_Q
     changes sign here; his j_V already has the project's sign.
     """
-    nu_B = e * B / (2 * np.pi * m_e * c)
+    nu_B = cyclotron_frequency(B)
     # Dexter's critical frequency 3 e B sin(theta) Theta_e^2 / (4 pi m_e c).
     x = nu / (1.5 * nu_B * sin_theta * theta_e**2)
     x13 = np.cbrt(x)
@@ -277,7 +277,7 @@ def _thermal_rotativities(nu, B, n_e, sin_theta, cos_theta, theta_e, faraday):
     (2008). Dexter's rho_Q is positive at high frequency, i.e. his Q axis
     is perpendicular to the project's: the sign is flipped here.
     """
-    nu_B = e * B / (2 * np.pi * m_e * c)
+    nu_B = cyclotron_frequency(B)
     X = theta_e * np.sqrt(np.sqrt(2) * sin_theta * 1e3 * nu_B / nu)
     z = 1 / theta_e
     # Exponentially scaled Bessel functions keep the ratios finite when cold;
@@ -495,7 +495,7 @@ def powerlaw(nu, B, n_e, theta, p, gamma_min=1.0, gamma_max=np.inf):
     theta_folded, v_sign = _fold_angle(theta)
     sin_theta, cos_theta = np.sin(theta_folded), np.cos(theta_folded)
     with np.errstate(all="ignore"):
-        nu_c = e * B / (2 * np.pi * m_e * c)
+        nu_c = cyclotron_frequency(B)
         n_norm = n_e * (p - 1) / (gamma_min ** (1 - p) - gamma_max ** (1 - p))
         emission_absorption = _powerlaw_emission_absorption(
             nu, nu_c, n_norm, sin_theta, cos_theta, p
@@ -652,7 +652,7 @@ def kappa(nu, B, n_e, theta, kappa, kappa_width):
     theta_folded, v_sign = _fold_angle(theta)
     sin_theta, cos_theta = np.sin(theta_folded), np.cos(theta_folded)
     with np.errstate(all="ignore"):
-        nu_c = e * B / (2 * np.pi * m_e * c)
+        nu_c = cyclotron_frequency(B)
         X = nu / (nu_c * (w * kappa) ** 2 * sin_theta)
         J_I, J_Q, J_V = _kappa_emission(X, kappa, w, sin_theta)
         A_I, A_Q, A_V = _kappa_absorption(X, kappa, w, sin_theta)

@@ -89,7 +89,7 @@ from .errors import (
     UsageError,
 )
 from .fileio import atomic_write_text
-from .physics import cyclotron_frequency
+from .physics import cyclotron_frequency, to_physical
 from .samples import ROLES, read_table, write_table
 from .stokes import detrivialize_stokes_basis
 from .transfer import integrate_ray
@@ -124,9 +124,6 @@ POLARIZED_FLOOR = 0.01
 
 #: Names of the emergent Stokes parameters, in order.
 STOKES = ("I", "Q", "U", "V")
-
-# Columns of the eight that scale as n_e nu; the others scale as n_e / nu.
-_EMISSIVE = np.array([name.startswith("j_") for name in COEFFICIENTS])
 
 # Columns every test problem has, with the role each must have.
 _REQUIRED = {"s": "input", "theta": "input", "d": "meta", "psi": "meta", "n_e": "meta"}
@@ -199,8 +196,7 @@ class TestProblem:
             Emissivities (times ``n_e nu``) in erg s^-1 cm^-3 Hz^-1 sr^-1; the
             rest (times ``n_e / nu``) in cm^-1.
         """
-        scale = np.where(_EMISSIVE, nu, 1.0 / nu)
-        return self.coefficients * self.n_e[:, None] * scale
+        return to_physical(self.coefficients, nu, self.n_e)
 
 
 #: Folder of the test problems shipped with the package.
