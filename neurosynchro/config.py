@@ -25,6 +25,7 @@ Layout::
     [provenance]          # package version, training-set hash, dates
 """
 
+import difflib
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -195,6 +196,37 @@ def read_document(path):
         raise ConfigError(f"{path}: not a text file") from None
 
 
+#: Keys a [[params]] or [[results]] table may hold besides trainer settings.
+MAPPING_KEYS = (
+    "name",
+    "maptype",
+    "phys_bounds_mode",
+    "normalization_mode",
+    "out_of_sample",
+    "trainer",
+    "x_mean",
+    "x_std",
+    "phys_min",
+    "phys_max",
+    "norm_min",
+    "norm_max",
+)
+
+#: Top-level tables of a config.
+TOP_LEVEL_KEYS = ("params", "results", "signs", "training", "provenance")
+
+
+def _check_keys(keys, allowed, where):
+    """ConfigError for a misspelled key, suggesting the nearest valid one."""
+    for key in keys:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{where}: unknown key {key!r}{hint} Valid keys: " + ", ".join(allowed)
+            )
+
+
 def _tables(document, key, path):
     tables = document.get(key)
     if tables is None:
@@ -222,6 +254,17 @@ def load_config(nndir_or_path, need_bounds=True):
     if path.is_dir():
         path = path / CONFIG_NAME
     document = read_document(path)
+    _check_keys(list(document), TOP_LEVEL_KEYS, str(path))
+    from .training import TrainerSettings
+
+    settings_keys = TrainerSettings.keys()
+    for kind in ("params", "results"):
+        for i, table in enumerate(_tables(document, kind, path)):
+            allowed = MAPPING_KEYS + (settings_keys if kind == "results" else ())
+            _check_keys(list(table), allowed, f"{path}: [[{kind}]] #{i + 1}")
+    _check_keys(
+        list(document.get("training", {})), settings_keys, f"{path}: [training]"
+    )
     params = [
         Mapping.from_dict(t, f"{path}: [[params]] #{i + 1}", need_bounds)
         for i, t in enumerate(_tables(document, "params", path))

@@ -297,7 +297,10 @@ class Mapping:
             self.norm_min, self.norm_max = 0.0, 1.0
             return
         if self.phys_bounds_mode == "theta":
-            self.phys_min, self.phys_max = 0.0, 0.5 * np.pi
+            # Angles are folded into [0, pi/2], so the top of the range is
+            # always covered; near-field-aligned angles below the sampled
+            # minimum are not, and are flagged.
+            self.phys_min, self.phys_max = float(samples.min()), 0.5 * np.pi
         else:
             self.phys_min, self.phys_max = float(samples.min()), float(samples.max())
 

@@ -149,6 +149,17 @@ def _check_field_counts(path, n_columns, n_rows):
                 )
 
 
+def _check_final_newline(path, n_lines):
+    """A table cut off mid-row usually lacks its final newline: refuse it."""
+    with open(path, "rb") as handle:
+        handle.seek(-1, 2)
+        if handle.read(1) != b"\n":
+            raise TableError(
+                f"{path}: line {n_lines}: the file does not end with a newline; "
+                "expected complete rows (is the last line truncated?)"
+            )
+
+
 def read_table(path):
     """Read one tab-separated table file.
 
@@ -179,6 +190,7 @@ def read_table(path):
     if len(frame) == 0:
         raise TableError(f"{path}: the file has a header line but no rows")
     _check_field_counts(path, len(suffixes), len(frame))
+    _check_final_newline(path, len(frame) + 1)
     _first_bad_cell(frame, path)
     frame = frame.apply(pd.to_numeric, errors="coerce").astype(np.float64)
     frame.columns = list(suffixes)

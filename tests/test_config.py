@@ -164,3 +164,31 @@ def test_bad_configs(tmp_path, edit, pattern):
     with pytest.raises(ConfigError, match=pattern) as info:
         load_config(tmp_path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        (
+            lambda t: t.replace("x_std = 1.2", "x_sdt = 1.2"),
+            "unknown key 'x_sdt'; did you",
+        ),
+        (
+            lambda t: t.replace('out_of_sample = "ignore"', 'out_of_sampel = "nan"', 1),
+            r"#1: unknown key 'out_of_sampel'; did you mean 'out_of_sample'",
+        ),
+        (
+            lambda t: t + "\n[training]\nepoch = 40\n",
+            r"\[training\]: unknown key 'epoch'",
+        ),
+        (
+            lambda t: t + "\n[trainig]\nepochs = 40\n",
+            "unknown key 'trainig'; did you mean",
+        ),
+    ],
+)
+def test_misspelled_keys_are_errors_not_ignored(tmp_path, edit, pattern):
+    path = tmp_path / CONFIG_NAME
+    path.write_text(edit(PREDECESSOR))
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(tmp_path)

@@ -94,3 +94,13 @@ def test_files_whose_columns_differ(tmp_path):
     write(tmp_path / "b.txt", "s(log)\ttheta(lin)\tj_I(res)\n1\t2\t3\n")
     with pytest.raises(TableError, match=r"b\.txt: columns differ from those of"):
         read_training_set(tmp_path)
+
+
+def test_last_line_cut_inside_a_number_is_caught(tmp_path):
+    # Regression (new-user trial): a last line cut inside its final number
+    # still has every field, so only the missing final newline gives it away.
+    write(tmp_path / "t.txt", HEADER + ROW + "10\t0.5\t1.5\t1e-30\t1")
+    with pytest.raises(
+        TableError, match="line 3: the file does not end with a newline"
+    ):
+        read_training_set(tmp_path)
