@@ -39,10 +39,11 @@ def fold_angle(theta):
         +1 where ``cos(theta) >= 0``, else -1: under ``theta -> pi - theta``
         the I and Q terms are unchanged and the V terms flip sign.
     """
-    theta = np.mod(theta, 2 * np.pi)
-    theta = np.where(theta > np.pi, 2 * np.pi - theta, theta)
-    flipped = theta > 0.5 * np.pi
-    return np.where(flipped, np.pi - theta, theta), np.where(flipped, -1.0, 1.0)
+    # arctan2 of |sin| and |cos| folds exactly, with no reduction by a
+    # rounded 2 pi that drifts for large angles.
+    cos, sin = np.cos(theta), np.sin(theta)
+    folded = np.arctan2(np.abs(sin), np.abs(cos))
+    return folded, np.where(cos < 0, -1.0, 1.0)
 
 
 class PhysicalApproximator:
@@ -177,6 +178,8 @@ class PhysicalApproximator:
         arrays = {}
         for name, value in zip(names, values, strict=True):
             try:
+                if value is None or np.asarray(value).dtype.kind not in "biuf":
+                    raise TypeError
                 arrays[name] = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
                 raise UsageError(f"{name}: expected numbers, got {value!r}") from None
@@ -197,6 +200,12 @@ class PhysicalApproximator:
                 raise UsageError(f"{name}: expected finite values; got inf")
 
         flat = {n: np.broadcast_to(a, shape).ravel() for n, a in arrays.items()}
+        # Far outside the domain the maps may overflow; such points are
+        # already flagged out of sample, so numpy need not warn as well.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._compute_chunks(flat, shape)
+
+    def _compute_chunks(self, flat, shape):
         coeffs = np.full((flat["nu"].size, 8), np.nan)
         oos = np.zeros(flat["nu"].size, dtype=bool)
         for start in range(0, flat["nu"].size, CHUNK_ROWS):
@@ -209,7 +218,7 @@ class PhysicalApproximator:
                 f"{int(oos.sum())} of {oos.size} points lie outside the training "
                 f"set of {self.nn_dir} (see the returned oos flags)",
                 NeurosynchroWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if not self.config.has_rotativities and not self._warned_rotativities:
             self._warned_rotativities = True
@@ -217,7 +226,7 @@ class PhysicalApproximator:
                 f"{self.nn_dir} was trained without rotativities: rho_Q and rho_V "
                 "are NaN",
                 NeurosynchroWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         return coeffs.reshape(shape + (8,)), oos.reshape(shape)
 

@@ -114,9 +114,14 @@ def _train(parser):
         from .training import plot_residuals, train_result
 
         config = load_config(args.nndir)
-        names = args.results or [r.name for r in config.results]
+        known = [r.name for r in config.results]
+        names = args.results or known
         for name in names:
-            config.result(name)
+            if name not in known:
+                raise UsageError(
+                    f"RESULT {name!r}: not in {config.path}; expected one of "
+                    + ", ".join(known)
+                )
         if args.plot and not args.plot.lower().endswith(".png"):
             raise UsageError(f"--plot {args.plot}: expected a file name ending in .png")
         training_set = read_training_set(args.datadir)

@@ -24,6 +24,7 @@ A C or Fortran program can read the arrays with any ``.npy`` reader.
 
 import logging
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -174,17 +175,30 @@ class Network:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {k: archive[k] for k in archive.files}
         except ValueError as error:
-            # numpy says "Object arrays cannot be loaded when allow_pickle=False".
-            raise NetworkError(
-                f"{path}: refused: holds pickled objects ({error}); expected plain "
-                "numeric arrays"
-            ) from None
-        except (OSError, zipfile.BadZipFile, EOFError) as error:
+            if "allow_pickle" in str(error):
+                raise NetworkError(
+                    f"{path}: refused: holds pickled objects; expected plain numeric "
+                    "arrays"
+                ) from None
             raise NetworkError(f"{path}: not a readable .npz file ({error})") from None
+        except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+            raise NetworkError(f"{path}: not a readable .npz file ({error})") from None
+        for key, value in arrays.items():
+            if not isinstance(value, np.ndarray):
+                raise NetworkError(
+                    f"{path}: member {key!r} is not a .npy array; expected plain "
+                    "numeric arrays"
+                )
         version = arrays.get("format_version")
-        if version is None or int(version) != FORMAT_VERSION:
+        if (
+            version is None
+            or version.shape != ()
+            or version.dtype.kind not in "iu"
+            or int(version) != FORMAT_VERSION
+        ):
             raise NetworkError(
-                f"{path}: format_version {version}; expected {FORMAT_VERSION}"
+                f"{path}: format_version {version!r}; expected the integer "
+                f"{FORMAT_VERSION}"
             )
         kernels, biases, activations = [], [], []
         i = 0
