@@ -43,6 +43,7 @@ from .transform import LEGACY_SIGNS, ROTATIVITY_RESULTS, SIGNED
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "nn_config.toml"
+REQUIRED_PARAMS = ("s", "theta")
 
 DEFAULT_CONFIG = """\
 # neurosynchro network configuration.
@@ -253,7 +254,11 @@ def load_config(nndir_or_path, need_bounds=True):
     path = Path(nndir_or_path)
     if path.is_dir():
         path = path / CONFIG_NAME
-    document = read_document(path)
+    return _checked_config(read_document(path), path, need_bounds)
+
+
+def _checked_config(document, path, need_bounds):
+    """Check a parsed config document and build its NetworkConfig."""
     _check_keys(list(document), TOP_LEVEL_KEYS, str(path))
     from .training import TrainerSettings
 
@@ -284,6 +289,14 @@ def load_config(nndir_or_path, need_bounds=True):
         settings = {k: v for k, v in table.items() if k in TRAINERS[trainer].keys()}
         results.append(ResultSpec(mapping, trainer, settings))
     names = [m.name for m in params] + [r.name for r in results]
+    absent = [n for n in REQUIRED_PARAMS if n not in names[: len(params)]]
+    if absent:
+        raise ConfigError(
+            f"{path}: no [[params]] table for "
+            + " or ".join(absent)
+            + "; every network takes the inputs "
+            + " and ".join(REQUIRED_PARAMS)
+        )
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"{path}: {', '.join(duplicated)} listed more than once")
@@ -425,5 +438,8 @@ def lock_domain_range(training_set, nndir):
         provenance["training_set_rows"] = len(table)
     document["provenance"] = provenance
 
+    # Check everything before replacing the file: a bad config is refused
+    # with the user's file untouched.
+    config = _checked_config(document, path, need_bounds=True)
     atomic_write_text(path, tomlkit.dumps(document))
-    return load_config(path)
+    return config

@@ -171,18 +171,27 @@ class Network:
                 f"{path}: not a readable .npz file; expected a zip archive of .npy "
                 "arrays"
             )
+        arrays = {}
+        member = None
         try:
             with np.load(path, allow_pickle=False) as archive:
-                arrays = {k: archive[k] for k in archive.files}
+                for member in archive.files:
+                    arrays[member] = archive[member]
         except ValueError as error:
             if "allow_pickle" in str(error):
                 raise NetworkError(
-                    f"{path}: refused: holds pickled objects; expected plain numeric "
-                    "arrays"
+                    f"{path}: refused: holds pickled objects; expected plain "
+                    "numeric arrays"
                 ) from None
-            raise NetworkError(f"{path}: not a readable .npz file ({error})") from None
+            where = f"member {member!r}: " if member else ""
+            raise NetworkError(
+                f"{path}: not a readable .npz file ({where}{error})"
+            ) from None
         except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-            raise NetworkError(f"{path}: not a readable .npz file ({error})") from None
+            where = f"member {member!r}: " if member else ""
+            raise NetworkError(
+                f"{path}: not a readable .npz file ({where}{error})"
+            ) from None
         for key, value in arrays.items():
             if not isinstance(value, np.ndarray):
                 raise NetworkError(

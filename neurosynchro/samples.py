@@ -176,6 +176,15 @@ def read_table(path):
         Plain name -> role suffix.
     """
     path = Path(path)
+    # The header is parsed here, not by pandas, which would silently rename a
+    # repeated column name ('s(log)' -> 's(log).1').
+    try:
+        with open(path, encoding="utf-8") as handle:
+            header = handle.readline().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise TableError(f"{path}: not a text table (cannot decode as UTF-8)") from None
+    if header.strip():
+        parse_header(header.split("\t"), path)
     try:
         frame = pd.read_csv(path, sep="\t", engine="c", low_memory=False)
     except pd.errors.EmptyDataError:
@@ -206,7 +215,20 @@ def read_table(path):
                 f"{path}: line {row + 2}, column {number} ({name}): expected a "
                 "finite input value, got a missing, NaN or infinite cell"
             )
+    if suffixes.get("theta") in ("lin", "log"):
+        _check_theta(frame["theta"].to_numpy(), path, list(suffixes).index("theta"))
     return frame, suffixes
+
+
+def _check_theta(theta, path, index):
+    """Tables cover 0 <= theta <= pi/2 (DESIGN.md); refuse rows outside."""
+    bad = ~((theta >= 0) & (theta <= np.pi / 2 * (1 + 1e-12)))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise TableError(
+            f"{path}: line {row + 2}, column {index + 1} (theta): expected an "
+            f"angle between 0 and pi/2 in radians, got {theta[row]!r}"
+        )
 
 
 def table_files(path):

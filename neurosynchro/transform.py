@@ -180,6 +180,15 @@ def to_internal(training_set):
     drop("j_I <= 0", ~(values["j_I"] > 0))
     drop("alpha_I <= 0", ~(values["alpha_I"] > 0))
 
+    def check_rows_left():
+        if not keep.any():
+            raise TableError(
+                f"{training_set.files[0]}: no rows left after filtering ("
+                + ", ".join(f"{k}: {v}" for k, v in report.dropped.items() if v)
+                + ")"
+            )
+
+    check_rows_left()
     signed = [c for c in SIGNED if c in used]
     report.signs = find_signs(raw[keep], signed)
     for name in signed:
@@ -221,14 +230,9 @@ def to_internal(training_set):
         suffixes[sign_column(name)] = "meta"
         order.append(sign_column(name))
 
+    check_rows_left()
     out = out.loc[keep, order].reset_index(drop=True)
     report.rows_out = len(out)
-    if report.rows_out == 0:
-        raise TableError(
-            f"{training_set.files[0]}: no rows left after filtering ("
-            + ", ".join(f"{k}: {v}" for k, v in report.dropped.items() if v)
-            + ")"
-        )
     return out, suffixes, report
 
 

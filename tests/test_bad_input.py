@@ -268,8 +268,6 @@ def _(work, shared):
     "table-duplicated-column",
     1,
     r"t/a\.txt: line 1, column 3\b.*'?s'? appears more than once",
-    bug="pandas renames a repeated header cell to 's(log).1', so the message "
-    "says 'expected a name ending in a role suffix' instead of 'duplicated'",
 )
 def _(work, shared):
     write_lines(work / "t/a.txt", edited(shared.raw, 1, 3, "s(log)"))
@@ -352,9 +350,6 @@ def _(work, shared):
     "table-no-finite-row",
     1,
     r"^t/a\.txt: no rows left after filtering \(non-finite result: 3\)$",
-    bug="transform.py to_internal: with every row dropped before find_signs, "
-    "the error is 'column j_Q(res): no finite, non-zero values', without the "
-    "file and blaming the wrong column",
 )
 def _(work, shared):
     lines = shared.raw[:4]
@@ -426,8 +421,6 @@ def _(work, shared):
     "lock-table-and-config-without-theta",
     1,
     r"(tr\.txt|nn_config\.toml).*\btheta\b",
-    bug="a table without theta locks fine once theta is deleted from the "
-    "config; the directory fails only after training, at PhysicalApproximator",
 )
 def _(work, shared):
     argv = _transformed_without(work, shared, "theta(lin)")
@@ -444,8 +437,6 @@ def _(work, shared):
     "table-theta-outside-domain",
     1,
     r"t/a\.txt: line 4, column 2 \(theta\).*pi/2",
-    bug="rows with theta outside [0, pi/2] are kept; training then clips them "
-    "to pi/2 (out_of_sample = clip) and learns wrong values there",
 )
 def _(work, shared):
     write_lines(work / "t/a.txt", edited(shared.raw, 4, COL["theta"], "2.5"))
@@ -540,8 +531,6 @@ def _(work, shared):
     "lock-unknown-trainer-leaves-config-alone",
     1,
     r"nn/nn_config\.toml: .*\(j_I\): trainer = 'magic' is not valid",
-    bug="lock_domain_range checks trainer names only in load_config, after "
-    "atomic_write_text has already rewritten nn_config.toml",
 )
 def _(work, shared):
     argv = _lock_with(work, shared, 'trainer = "generic"', 'trainer = "magic"')
@@ -770,8 +759,6 @@ def _(work, shared):
     "usage-set-unphysical-value",
     2,
     r"^--set theta_e=-3: .*(> 0|positive)",
-    bug="calc/sampling.py _checked_setting accepts theta_e = -3: every row "
-    "then fails in the calculator (NaN) and the command exits 0",
 )
 def _(work, shared):
     return _make("--rows", "2", "--workers", "1", "--set", "theta_e=-3")
@@ -1131,11 +1118,6 @@ def test_bad_trainer_settings(key, value, pattern):
         TRAINERS["generic"].updated({key: value}, where)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="network.py Network.load reports every ValueError from np.load as "
-    "'refused: holds pickled objects', also a plainly truncated array",
-)
 def test_truncated_array_is_not_called_a_pickle(tmp_path):
     path = tmp_path / "net.npz"
     with zipfile.ZipFile(path, "w") as archive:

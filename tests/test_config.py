@@ -103,6 +103,19 @@ phys_max = 1e5
 norm_min = -2.0
 norm_max = 2.0
 
+[[params]]
+name = "theta"
+maptype = "direct"
+phys_bounds_mode = "theta"
+normalization_mode = "gaussian"
+out_of_sample = "clip"
+x_mean = 0.8
+x_std = 0.45
+phys_min = 0.0
+phys_max = 1.5707963267948966
+norm_min = -1.8
+norm_max = 1.7
+
 [[results]]
 name = "j_I"
 maptype = "log"
@@ -135,7 +148,7 @@ def test_predecessor_config_loads(tmp_path):
     path = tmp_path / CONFIG_NAME
     path.write_text(PREDECESSOR)
     config = load_config(path)
-    assert config.param_names == ["s"]
+    assert config.param_names == ["s", "theta"]
     j_I = config.result("j_I").mapping
     np.testing.assert_allclose(j_I.norm_to_phys(np.array([0.5]))[0], 10**-29)
     # The predecessor kept only rows with these signs.

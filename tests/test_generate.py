@@ -451,6 +451,54 @@ def test_bad_options_raise_one_line_usage_errors(tmp_path, monkeypatch, extra, m
 
 
 @pytest.mark.parametrize(
+    "distribution, extra, match",
+    [
+        (
+            "thermal",
+            ["--set", "theta_e=-3"],
+            r"--set theta_e=-3: expected a finite theta_e > 0",
+        ),
+        (
+            "thermal",
+            ["--range", "theta_e=0:2:lin"],
+            r"expected a finite theta_e > 0, got 0\.0",
+        ),
+        ("powerlaw", ["--set", "gamma_min=0.5"], r"expected a finite gamma_min >= 1"),
+        ("kappa", ["--range", "kappa_width=-1:2:lin"], r"kappa_width > 0"),
+        # Each value fine alone; the combination is not: a power law p <= 1
+        # without an upper cutoff has infinite energy density.
+        (
+            "powerlaw",
+            ["--range", "p=0.5:3"],
+            r"powerlaw distribution cannot take .*p=0\.5.*p must be > 1",
+        ),
+        (
+            "powerlaw",
+            ["--set", "gamma_min=10", "--set", "gamma_max=5"],
+            r"gamma_max must be > gamma_min",
+        ),
+        ("kappa", ["--range", "kappa=1.5:4"], r"kappa must be > 2"),
+    ],
+)
+def test_unphysical_parameters_are_refused_before_any_row(
+    tmp_path, monkeypatch, distribution, extra, match
+):
+    monkeypatch.setattr(generate, "_default_compute", lambda: _standin.smooth)
+    argv = [str(tmp_path / "set"), "--distribution", distribution, "--rows", "5"]
+    with pytest.raises(UsageError, match=match):
+        generate.run(parse(argv + extra))
+    assert not (tmp_path / "set").exists()
+
+
+def test_combinations_valid_together_are_accepted():
+    # p < 1 is fine once the power law has an upper cutoff.
+    ranges, fixed = sampling.resolve_inputs(
+        "powerlaw", {"p": (0.5, 3.0)}, {"gamma_max": 1e4}
+    )
+    assert ranges["p"].lo == 0.5 and fixed["gamma_max"] == 1e4
+
+
+@pytest.mark.parametrize(
     "rows, match",
     [
         ("0", r"--rows 0: expected a positive number"),

@@ -91,7 +91,7 @@ def test_missing_and_empty_directories(tmp_path):
 
 def test_files_whose_columns_differ(tmp_path):
     write(tmp_path / "a.txt", HEADER + ROW)
-    write(tmp_path / "b.txt", "s(log)\ttheta(lin)\tj_I(res)\n1\t2\t3\n")
+    write(tmp_path / "b.txt", "s(log)\ttheta(lin)\tj_I(res)\n1\t0.5\t3\n")
     with pytest.raises(TableError, match=r"b\.txt: columns differ from those of"):
         read_training_set(tmp_path)
 

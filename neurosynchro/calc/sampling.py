@@ -224,6 +224,27 @@ def parse_range(text, distribution):
     return name, _checked_range("--range", text, name, lo, hi, sampling)
 
 
+#: The values each distribution parameter may take on its own (the
+#: distributions in :mod:`neurosynchro.calc.distributions` check the
+#: combinations): name -> (test, what is expected).
+PARAMETER_DOMAINS = {
+    "theta_e": (lambda v: 0 < v < math.inf, "a finite theta_e > 0"),
+    "p": (math.isfinite, "a finite p"),
+    "gamma_min": (lambda v: 1 <= v < math.inf, "a finite gamma_min >= 1"),
+    "gamma_max": (lambda v: v > 1, "gamma_max > 1 (inf for no cutoff)"),
+    "kappa": (lambda v: 0 < v < math.inf, "a finite kappa > 0"),
+    "kappa_width": (lambda v: 0 < v < math.inf, "a finite kappa_width > 0"),
+    "gamma_cutoff": (lambda v: v > 1, "gamma_cutoff > 1 (inf for no cutoff)"),
+}
+
+
+def _check_domain(option, text, name, *values):
+    test, expected = PARAMETER_DOMAINS.get(name, (None, None))
+    for value in values:
+        if test is not None and not test(value):
+            raise UsageError(f"{option} {text}: expected {expected}, got {value!r}")
+
+
 def _checked_range(option, text, name, lo, hi, sampling):
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise UsageError(f"{option} {text}: expected finite bounds LO:HI")
@@ -242,6 +263,7 @@ def _checked_range(option, text, name, lo, hi, sampling):
             f"{option} {text}: expected theta within [0, pi/2] "
             "(radians; any angle folds into it)"
         )
+    _check_domain(option, text, name, lo, hi)
     return Range(float(lo), float(hi), sampling)
 
 
@@ -286,6 +308,7 @@ def _checked_setting(text, name, value, distribution):
     value = float(value)
     if math.isnan(value):
         raise UsageError(f"--set {text}: expected a number, not nan")
+    _check_domain("--set", text, name, value)
     return value
 
 
@@ -346,7 +369,32 @@ def resolve_inputs(distribution, ranges=None, fixed=None):
     order = input_names(distribution)
     sampled = {name: sampled[name] for name in order if name in sampled}
     constant = {name: constant[name] for name in order if name in constant}
+    _check_corners(distribution, sampled, constant)
     return sampled, constant
+
+
+def _check_corners(distribution, sampled, constant):
+    """Refuse parameter combinations the distribution cannot take.
+
+    Each parameter was checked on its own; here every corner of the sampled
+    box is tried, which catches combinations such as ``p <= 1`` without an
+    upper cutoff, or ``gamma_max <= gamma_min``.
+    """
+    from itertools import product
+
+    from .distributions import make_distribution
+
+    names = [n for n in PARAMETERS[distribution] if n in sampled]
+    for corner in product(*[(sampled[n].lo, sampled[n].hi) for n in names]):
+        params = dict(constant)
+        params.update(zip(names, corner, strict=True))
+        try:
+            make_distribution(distribution, **params)
+        except UsageError as error:
+            given = ", ".join(f"{k}={v!r}" for k, v in params.items())
+            raise UsageError(
+                f"the {distribution} distribution cannot take {given}: {error}"
+            ) from None
 
 
 def draw_inputs(ranges, seed, shard, rows):
