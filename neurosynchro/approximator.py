@@ -13,37 +13,13 @@ from .config import load_config
 from .engine import FusedNetworks
 from .errors import NetworkError, NeurosynchroWarning, UsageError
 from .network import Network
-from .physics import cyclotron_frequency, to_physical
+from .physics import cyclotron_frequency, fold_angle, to_physical
 from .transform import from_internal
 
 logger = logging.getLogger(__name__)
 
 #: Rows evaluated at once; bounds the memory of very large calls.
 CHUNK_ROWS = 1 << 16
-
-
-def fold_angle(theta):
-    """Fold any angle into [0, pi/2], returning the V-term sign factor.
-
-    Parameters
-    ----------
-    theta : ndarray
-        Angle between the line of sight and the magnetic field, radians;
-        any real value.
-
-    Returns
-    -------
-    folded : ndarray
-        The equivalent angle in [0, pi/2].
-    v_sign : ndarray
-        +1 where ``cos(theta) >= 0``, else -1: under ``theta -> pi - theta``
-        the I and Q terms are unchanged and the V terms flip sign.
-    """
-    # arctan2 of |sin| and |cos| folds exactly, with no reduction by a
-    # rounded 2 pi that drifts for large angles.
-    cos, sin = np.cos(theta), np.sin(theta)
-    folded = np.arctan2(np.abs(sin), np.abs(cos))
-    return folded, np.where(cos < 0, -1.0, 1.0)
 
 
 class PhysicalApproximator:

@@ -67,7 +67,7 @@ from pwkit import cgs
 from scipy import special
 
 from .errors import UsageError
-from .physics import c, cyclotron_frequency, e, m_e
+from .physics import c, cyclotron_frequency, e, fold_angle, m_e
 
 __all__ = [
     "COEFFICIENT_NAMES",
@@ -158,19 +158,6 @@ def _check_common(nu, B, n_e, theta):
     _require(B >= 0, "B", ">= 0 Gauss", B)
     _require(n_e >= 0, "n_e", ">= 0 cm^-3", n_e)
     _require(np.isfinite(theta) | np.isnan(theta), "theta", "finite", theta)
-
-
-def _fold_angle(theta):
-    """Fold ``theta`` into [0, pi/2]; return it and the sign of the V terms.
-
-    Reduced modulo 2 pi, angles above pi map to 2 pi - theta (same
-    coefficients), and angles above pi/2 to pi - theta (V terms flip).
-    """
-    folded = np.mod(theta, 2 * np.pi)
-    folded = np.where(folded > np.pi, 2 * np.pi - folded, folded)
-    flip = folded > np.pi / 2
-    folded = np.where(flip, np.pi - folded, folded)
-    return folded, np.where(flip, -1.0, 1.0)
 
 
 def _assemble(coefficients, v_sign, theta_folded, B):
@@ -382,7 +369,7 @@ def thermal(nu, B, n_e, theta, theta_e, *, emission="pandya", faraday="dexter"):
     _check_common(nu, B, n_e, theta)
     _require(theta_e > 0, "theta_e", "> 0", theta_e)
 
-    theta_folded, v_sign = _fold_angle(theta)
+    theta_folded, v_sign = fold_angle(theta)
     sin_theta, cos_theta = np.sin(theta_folded), np.cos(theta_folded)
     with np.errstate(all="ignore"):
         if emission == "pandya":
@@ -492,7 +479,7 @@ def powerlaw(nu, B, n_e, theta, p, gamma_min=1.0, gamma_max=np.inf):
     _require(gamma_min >= 1, "gamma_min", ">= 1", gamma_min)
     _require(gamma_max > gamma_min, "gamma_max", "> gamma_min", gamma_max)
 
-    theta_folded, v_sign = _fold_angle(theta)
+    theta_folded, v_sign = fold_angle(theta)
     sin_theta, cos_theta = np.sin(theta_folded), np.cos(theta_folded)
     with np.errstate(all="ignore"):
         nu_c = cyclotron_frequency(B)
@@ -649,7 +636,7 @@ def kappa(nu, B, n_e, theta, kappa, kappa_width):
     _require(kappa > 2, "kappa", "> 2", kappa)
     _require(w > 0, "kappa_width", "> 0", w)
 
-    theta_folded, v_sign = _fold_angle(theta)
+    theta_folded, v_sign = fold_angle(theta)
     sin_theta, cos_theta = np.sin(theta_folded), np.cos(theta_folded)
     with np.errstate(all="ignore"):
         nu_c = cyclotron_frequency(B)

@@ -58,3 +58,27 @@ def to_physical(coeffs, nu, n_e):
     nu = np.asarray(nu, dtype=float)[..., None]
     n_e = np.asarray(n_e, dtype=float)[..., None]
     return np.asarray(coeffs, dtype=float) * n_e * np.where(_EMISSIVE, nu, 1.0 / nu)
+
+
+def fold_angle(theta):
+    """Fold any angle into [0, pi/2], returning the V-term sign factor.
+
+    Parameters
+    ----------
+    theta : ndarray
+        Angle between the line of sight and the magnetic field, radians;
+        any real value.
+
+    Returns
+    -------
+    folded : ndarray
+        The equivalent angle in [0, pi/2].
+    v_sign : ndarray
+        +1 where ``cos(theta) >= 0``, else -1: under ``theta -> pi - theta``
+        the I and Q terms are unchanged and the V terms flip sign.
+    """
+    # arctan2 of |sin| and |cos| folds exactly, with no reduction by a
+    # rounded 2 pi that drifts for large angles.
+    cos, sin = np.cos(theta), np.sin(theta)
+    folded = np.arctan2(np.abs(sin), np.abs(cos))
+    return folded, np.where(cos < 0, -1.0, 1.0)

@@ -13,9 +13,11 @@ held-out validation split drives early stopping and a learning-rate schedule,
 and its error is reported.
 """
 
+import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,12 +207,38 @@ def normalized_arrays(config, training_set, result):
 
 def _import_keras():
     """Import Keras on TensorFlow, quietly."""
-    # TensorFlow's C++ start-up chatter is noise for our users.
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is noise for
+    # our users. Much of it is written straight to file descriptor 2 before
+    # TF_CPP_MIN_LOG_LEVEL takes effect, so the descriptor is pointed at
+    # /dev/null while TensorFlow imports and probes its devices. Errors still
+    # surface: they are Python exceptions, raised after it is restored.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
+    with _quiet_stderr_fd():
+        import keras
+        import tensorflow
 
+        tensorflow.config.list_physical_devices()
     return keras
+
+
+@contextlib.contextmanager
+def _quiet_stderr_fd():
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (some embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _build(settings, n_inputs):

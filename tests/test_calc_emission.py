@@ -387,8 +387,24 @@ def test_compute_coefficients_shape_broadcast_and_grouping():
     # Out-of-range parameters or angles give NaN rows, not an exception.
     bad = compute_coefficients("thermal", [10.0, 10.0], 1.0, theta_e=[-1.0, 2.0])
     assert np.isnan(bad[0]).all() and np.isfinite(bad[1, :6]).all()
-    bad = compute_coefficients("thermal", 10.0, [0.0, 1.0, 2.0], theta_e=2.0)
-    assert np.isnan(bad[[0, 2]]).all() and np.isfinite(bad[1, :6]).all()
+    bad = compute_coefficients("thermal", 10.0, [0.0, 1.0], theta_e=2.0)
+    assert np.isnan(bad[0]).all() and np.isfinite(bad[1, :6]).all()
+
+
+def test_compute_coefficients_any_shape_and_any_angle():
+    # Arrays of any shape broadcast (here a 2 x 3 grid), and any angle is
+    # valid: theta -> pi - theta keeps the I and Q terms and flips the V
+    # terms (the field reversed along the line of sight); theta -> theta +
+    # 2 pi and theta -> -theta change nothing.
+    s = np.array([[30.0], [300.0]])
+    theta = np.array([0.8, np.pi - 0.8, -0.8 + 2 * np.pi])
+    out = compute_coefficients("kappa", s, theta, kappa=4.0, kappa_width=5.0)
+    assert out.shape == (2, 3, 8)
+    flip = np.array([1, 1, 1, 1, -1, -1, 1, -1])
+    assert_allclose(out[:, 1], out[:, 0] * flip, rtol=1e-12)
+    assert_allclose(out[:, 2], out[:, 0], rtol=1e-9)
+    flat = compute_coefficients("kappa", [30.0, 300.0], 0.8, kappa=4.0, kappa_width=5.0)
+    assert_allclose(out[:, 0], flat, rtol=1e-12)
 
 
 def test_compute_coefficients_usage_errors():

@@ -125,10 +125,9 @@ def test_formats_worked_example_runs_as_shown(worked_example):
 
 
 def test_formats_worked_example_matches_the_package(worked_example):
-    from neurosynchro.approximator import fold_angle
     from neurosynchro.mappings import MAP_TYPES, Mapping
     from neurosynchro.network import Network
-    from neurosynchro.physics import cyclotron_frequency
+    from neurosynchro.physics import cyclotron_frequency, fold_angle
     from neurosynchro.transform import from_internal
 
     ex, _ = worked_example

@@ -23,12 +23,11 @@ from nnfactory import random_nndir
 from test_transform import synthetic
 
 from neurosynchro import PhysicalApproximator, detrivialize_stokes_basis
-from neurosynchro.approximator import fold_angle
 from neurosynchro.engine import FusedNetworks
 from neurosynchro.errors import NeurosynchroWarning
 from neurosynchro.mappings import MAP_TYPES, NORMALIZATION_MODES, Mapping
 from neurosynchro.network import ACTIVATIONS, Network
-from neurosynchro.physics import cyclotron_frequency
+from neurosynchro.physics import cyclotron_frequency, fold_angle
 
 FEW = settings(max_examples=40, deadline=None)
 SOME = settings(max_examples=100, deadline=None)

@@ -16,6 +16,7 @@ import logging
 import numpy as np
 
 from ..errors import NeurosynchroError, UsageError
+from ..physics import fold_angle
 from .distributions import make_distribution
 
 __all__ = ["DISTRIBUTIONS", "PARAMETERS", "compute_coefficients"]
@@ -36,7 +37,11 @@ _DEFAULTS = {"gamma_min": 1.0, "gamma_max": np.inf, "gamma_cutoff": np.inf}
 
 
 def _broadcast_inputs(distribution, s, theta, params):
-    """Check names and broadcast ``s``, ``theta`` and parameters to 1-D."""
+    """Check names, broadcast ``s``, ``theta`` and the parameters, flatten them.
+
+    Returns the broadcast shape (at least one dimension), then the flat
+    ``s``, ``theta`` and ``{name: parameter}``.
+    """
     if distribution not in PARAMETERS:
         raise UsageError(
             f"unknown distribution {distribution!r}; expected one of "
@@ -64,14 +69,11 @@ def _broadcast_inputs(distribution, s, theta, params):
     except (TypeError, ValueError) as err:
         raise UsageError(
             f"s, theta and the parameters {', '.join(valid)} must be numbers or "
-            f"arrays that broadcast to one length: {err}"
+            f"arrays that broadcast together: {err}"
         ) from None
-    if arrays[0].ndim != 1:
-        raise UsageError(
-            f"s, theta and the parameters must broadcast to one dimension; got "
-            f"shape {arrays[0].shape}"
-        )
-    return arrays[0], arrays[1], dict(zip(valid, arrays[2:], strict=True))
+    shape = arrays[0].shape
+    arrays = [a.ravel() for a in arrays]
+    return shape, arrays[0], arrays[1], dict(zip(valid, arrays[2:], strict=True))
 
 
 def compute_coefficients(distribution, s, theta, **params):
@@ -84,22 +86,25 @@ def compute_coefficients(distribution, s, theta, **params):
     s : array_like
         Harmonic number ``nu / nu_cyc`` (> 0).
     theta : array_like
-        Angle between the wave vector and the magnetic field, radians, in
-        ``(0, pi/2]``.
+        Angle between the wave vector and the magnetic field, radians. Any
+        angle: it is folded into ``[0, pi/2]``
+        (:func:`~neurosynchro.physics.fold_angle`),
+        with ``j_V``, ``alpha_V`` and ``rho_V`` flipped where ``cos theta < 0``.
     **params : array_like
         The distribution's parameters (:data:`PARAMETERS`): ``theta_e``;
         ``p``, ``gamma_min`` (default 1), ``gamma_max`` (default inf);
         ``kappa``, ``kappa_width``, ``gamma_cutoff`` (default inf).
-        ``s``, ``theta`` and every parameter broadcast to one length ``N``.
+        ``s``, ``theta`` and every parameter broadcast together, to any
+        shape (scalars count as shape ``(1,)``).
 
     Returns
     -------
-    ndarray, shape (N, 8)
+    ndarray, shape (..., 8)
         Columns ``j_I, alpha_I, j_Q, alpha_Q, j_V, alpha_V, rho_Q, rho_V``:
         emissivities in erg s^-1 cm^-3 Hz^-1 sr^-1, absorption coefficients and
         rotativities in cm^-1, for ``nu = 1 Hz`` and ``n_e = 1 cm^-3``.
         Signs are symphony's (see :mod:`.emission`). A row whose inputs are
-        out of range (``s <= 0``, ``theta`` outside ``(0, pi/2]``, bad
+        out of range (``s <= 0``, ``theta`` at 0 or pi, bad
         distribution parameters) is all NaN; where a calculation fails
         numerically, its six emission and absorption coefficients are NaN
         together, and the two rotativities are NaN when :mod:`.rotativities`
@@ -110,7 +115,7 @@ def compute_coefficients(distribution, s, theta, **params):
     ------
     UsageError
         For an unknown distribution or parameter name, a missing parameter, or
-        inputs that do not broadcast to one length.
+        inputs that do not broadcast together.
 
     Notes
     -----
@@ -118,9 +123,18 @@ def compute_coefficients(distribution, s, theta, **params):
     :class:`~.distributions.Distribution` (its normalization is computed once).
     Method, references and accuracy: :func:`.emission.emission_absorption`.
     """
+    shape, s, theta, columns = _broadcast_inputs(distribution, s, theta, params)
+    theta, v_sign = fold_angle(theta)
+    out = _compute_flat(distribution, s, theta, columns)
+    # j_V, alpha_V and rho_V flip sign under theta -> pi - theta.
+    out[:, [4, 5, 7]] *= v_sign[:, np.newaxis]
+    return out.reshape(shape + (8,))
+
+
+def _compute_flat(distribution, s, theta, columns):
+    """:func:`compute_coefficients` on flat arrays, ``theta`` in [0, pi/2]."""
     from .emission import emission_absorption
 
-    s, theta, columns = _broadcast_inputs(distribution, s, theta, params)
     n_rows = s.size
     out = np.full((n_rows, 8), np.nan)
     if n_rows == 0:
