@@ -36,6 +36,10 @@ class PhysicalApproximator:
         about 1e-5 relative (the networks' rounding, about 1e-7 of their
         output scale, is amplified by the log maps). Everything else is
         computed in float64.
+    threads : int, optional
+        Threads each large call's network evaluation is split over (see
+        :class:`~neurosynchro.engine.FusedNetworks`; default: one per CPU
+        core). Pass 1 when your own code already runs one call per core.
 
     Raises
     ------
@@ -44,7 +48,8 @@ class PhysicalApproximator:
     ConfigError
         If the config is malformed or not locked.
     UsageError
-        If ``dtype`` is neither float64 nor float32.
+        If ``dtype`` is neither float64 nor float32, or ``threads`` is not a
+        positive integer.
 
     Notes
     -----
@@ -52,7 +57,7 @@ class PhysicalApproximator:
     arrays read without unpickling (see :mod:`neurosynchro.network`).
     """
 
-    def __init__(self, nn_dir, dtype=np.float64):
+    def __init__(self, nn_dir, dtype=np.float64, threads=None):
         self.nn_dir = Path(nn_dir)
         if not self.nn_dir.is_dir():
             raise NetworkError(f"{self.nn_dir}: no such network directory")
@@ -89,7 +94,9 @@ class PhysicalApproximator:
         self._warned_rotativities = False
         # All networks evaluated together in one fused pass (engine.py).
         self.engine = FusedNetworks(
-            [self.networks[spec.name] for spec in self.config.results], dtype=dtype
+            [self.networks[spec.name] for spec in self.config.results],
+            dtype=dtype,
+            threads=threads,
         )
 
     def __repr__(self):

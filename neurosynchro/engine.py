@@ -15,7 +15,10 @@ together:
   any mix of architectures is handled;
 - rows are processed in chunks sized so that the widest intermediate array
   stays in the CPU's level-2 cache, in buffers allocated once per call, with
-  every activation computed in place.
+  every activation computed in place;
+- a large call is split into contiguous spans of chunks, one per CPU core,
+  evaluated on a shared thread pool (numpy releases the GIL inside matrix
+  products and elementwise loops, so the spans run in parallel).
 
 Only numpy is used. A numba kernel for one hidden layer was tried: it ran
 no faster than this on the development machine (2 shared cores), and
@@ -26,6 +29,9 @@ loading a network directory and making a first call. Speeds are measured by
 
 import logging
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -52,6 +58,34 @@ CHUNK_ELEMENTS = 1 << 17
 #: may use several threads (see FusedNetworks).
 GEMM_MACS = 65536 * 4
 GEMV_MACS = 2304 * 4
+
+#: Most threads one call is split over by default, and the fewest rows each
+#: thread must get: below that, starting threads costs more than it saves.
+MAX_THREADS = 8
+MIN_ROWS_PER_THREAD = 4096
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _available_cores():
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _pool(threads):
+    """The module's thread pool, grown to at least ``threads`` workers."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < threads:
+            # A replaced pool finishes its work; its threads then exit.
+            old, _POOL = _POOL, ThreadPoolExecutor(threads, "neurosynchro-engine")
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
 
 #: Bounds on the rows per chunk, whatever the network widths.
 MIN_CHUNK_ROWS = 8
@@ -220,6 +254,13 @@ class FusedNetworks:
     chunk_rows : int, optional
         Rows evaluated at once. By default, as many as keep the widest
         intermediate array at :data:`CHUNK_ELEMENTS` elements.
+    threads : int, optional
+        Threads a large call is split over (contiguous spans of rows, each
+        with its own buffers). By default the number of CPU cores this
+        process may use, at most :data:`MAX_THREADS`; calls of fewer than
+        :data:`MIN_ROWS_PER_THREAD` rows per thread run on the calling
+        thread alone. Pass 1 when the caller already runs one evaluation
+        per core.
 
     Raises
     ------
@@ -245,7 +286,7 @@ class FusedNetworks:
     whatever the number of rows.
     """
 
-    def __init__(self, networks, dtype=np.float64, chunk_rows=None):
+    def __init__(self, networks, dtype=np.float64, chunk_rows=None, threads=None):
         if hasattr(networks, "values"):
             networks = list(networks.values())
         networks = list(networks)
@@ -301,6 +342,11 @@ class FusedNetworks:
                 f"chunk_rows: expected a positive integer, got {chunk_rows!r}"
             )
         self.chunk_rows = int(chunk_rows)
+        if threads is None:
+            threads = min(_available_cores(), MAX_THREADS)
+        elif not (isinstance(threads, int | np.integer) and threads > 0):
+            raise UsageError(f"threads: expected a positive integer, got {threads!r}")
+        self.threads = int(threads)
         # One read-only array of zeros serves every call's activations.
         self._zeros = _frozen(np.zeros(self.chunk_rows * widest), self.dtype)
         self._needs_scratch = any(
@@ -393,6 +439,29 @@ class FusedNetworks:
             )
         if n_rows == 0:
             return out
+        threads = min(self.threads, n_rows // MIN_ROWS_PER_THREAD)
+        if threads <= 1:
+            self._span(x, out)
+            return out
+        # Contiguous spans, one per thread, each a whole number of chunks.
+        chunks = -(-n_rows // self.chunk_rows)
+        bounds = [
+            min(n_rows, (chunks * i // threads) * self.chunk_rows)
+            for i in range(threads + 1)
+        ]
+        pool = _pool(threads)
+        futures = [
+            pool.submit(self._span, x[a:b], out[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            if b > a
+        ]
+        for future in futures:
+            future.result()
+        return out
+
+    def _span(self, x, out):
+        """Evaluate consecutive rows chunk by chunk, with this call's buffers."""
+        n_rows = x.shape[0]
         rows = min(n_rows, self.chunk_rows)
         buffers = self._buffers(rows)
         full = self._views(buffers, rows)
@@ -400,7 +469,6 @@ class FusedNetworks:
             stop = min(start + rows, n_rows)
             views = full if stop - start == rows else self._views(buffers, stop - start)
             self._chunk(x[start:stop], out[start:stop], views)
-        return out
 
     def _buffers(self, rows):
         """Flat work arrays for chunks of up to ``rows`` rows (one call's own)."""

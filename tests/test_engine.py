@@ -141,6 +141,25 @@ def test_sizes_straddling_the_chunk(default_like, rng):
         )
 
 
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_threads_give_the_same_bits_as_one(default_like, rng, threads, monkeypatch):
+    # Each row is computed by the same operations whichever thread runs its
+    # chunk, so splitting a call changes no bit, for any split, including
+    # spans of unequal length and a short last chunk.
+    monkeypatch.setattr(engine_module, "MIN_ROWS_PER_THREAD", 16)
+    x = rng.normal(size=(32 * 7 + 5, 3))
+    one = FusedNetworks(default_like, chunk_rows=32, threads=1)(x)
+    many = FusedNetworks(default_like, chunk_rows=32, threads=threads)(x)
+    np.testing.assert_array_equal(many, one)
+    np.testing.assert_allclose(one, reference(default_like, x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2"])
+def test_bad_thread_counts(default_like, threads):
+    with pytest.raises(UsageError, match="threads: expected a positive integer"):
+        FusedNetworks(default_like, threads=threads)
+
+
 def test_default_chunk_bounds_buffers_and_products(nine):
     # Nine networks 3 -> 40 -> 1: the fused first layer multiplies (rows, 4)
     # by (4, 360); each output layer is a (rows, 40) matrix-vector product.

@@ -31,7 +31,7 @@ def pretrained_path(name):
     return PRETRAINED_DIR / name
 
 
-def load_pretrained(name):
+def load_pretrained(name, **options):
     """A PhysicalApproximator for a pretrained network.
 
     Parameters
@@ -39,6 +39,9 @@ def load_pretrained(name):
     name : str
         ``"thermal"`` (parameter ``theta_e``), ``"powerlaw"`` (``p``) or
         ``"kappa"`` (``kappa``, ``kappa_width``).
+    **options
+        ``dtype`` and ``threads``, passed to
+        :class:`~neurosynchro.PhysicalApproximator`.
 
     Returns
     -------
@@ -46,4 +49,4 @@ def load_pretrained(name):
     """
     from ..approximator import PhysicalApproximator
 
-    return PhysicalApproximator(pretrained_path(name))
+    return PhysicalApproximator(pretrained_path(name), **options)
