@@ -28,7 +28,7 @@ setup(
     },
     install_requires=[
         "numpy>=1.24",
-        "scipy>=1.10",
+        "scipy>=1.11",
         "pandas>=2.0",
         "tomlkit>=0.12",
         "pwkit>=1.2",

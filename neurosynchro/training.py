@@ -16,6 +16,7 @@ and its error is reported.
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import sys
 import time
@@ -59,6 +60,9 @@ class TrainerSettings:
     clip_sigma : float
         Residual threshold, in standard deviations, of the sigma clipping
         between the two passes (0 turns clipping off).
+    refine_iterations : int
+        Most iterations of the full-batch L-BFGS refinement that follows the
+        Adam passes (regression only; 0 turns it off). See :func:`refine`.
     seed : int
         Seed of the validation split, the weights and the shuffling.
     """
@@ -72,6 +76,7 @@ class TrainerSettings:
     patience: int = 30
     validation_fraction: float = 0.1
     clip_sigma: float = 7.0
+    refine_iterations: int = 0
     seed: int = 0
 
     @classmethod
@@ -114,7 +119,7 @@ def _check_setting(key, value, where):
         if not (isinstance(value, int) and value > 0):
             fail("a positive integer")
         return int(value)
-    if key == "seed":
+    if key in ("seed", "refine_iterations"):
         if not (isinstance(value, int) and value >= 0):
             fail("a non-negative integer")
         return int(value)
@@ -152,6 +157,8 @@ class TrainingReport:
     #: Validation RMS error of the normalized result (regression), or the
     #: fraction misclassified (binary).
     validation_error: float
+    #: L-BFGS refinement iterations run after the Adam passes.
+    refined: int = 0
     #: Median and 95th-percentile relative error of the physical result on
     #: the validation rows (regression only).
     validation_median: float = np.nan
@@ -164,7 +171,9 @@ class TrainingReport:
     def line(self):
         text = (
             f"{self.result}: {self.trainer}, {self.rows} rows, {self.clipped} "
-            f"clipped, {self.epochs} epochs, {self.seconds:.1f} s; validation "
+            f"clipped, {self.epochs} epochs"
+            + (f" + {self.refined} L-BFGS iterations" if self.refined else "")
+            + f", {self.seconds:.1f} s; validation "
         )
         if np.isnan(self.validation_median):
             return text + f"misclassified {self.validation_error:.2%}"
@@ -301,6 +310,164 @@ def _fit(model, x, y, x_val, y_val, settings, progress):
     return len(history.history["loss"])
 
 
+def _activation_slope(name, z, h):
+    """d activation / dz at pre-activation ``z``, given ``h = activation(z)``."""
+    if name == "linear":
+        return None
+    if name == "tanh":
+        return 1.0 - h * h
+    if name == "sigmoid":
+        return h * (1.0 - h)
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "softplus":
+        return ACTIVATIONS["sigmoid"](z)
+    if name == "silu":
+        sig = ACTIVATIONS["sigmoid"](z)
+        return sig * (1.0 + z * (1.0 - sig))
+    if name == "elu":
+        return np.where(z > 0, 1.0, h + 1.0)
+    raise ValueError(f"no derivative for activation {name!r}")
+
+
+class _FlatNetwork:
+    """A network's weights as one float64 vector, with its loss gradient."""
+
+    def __init__(self, network):
+        self.activations = list(network.activations)
+        self.shapes = [
+            (k.shape, b.shape)
+            for k, b in zip(network.kernels, network.biases, strict=True)
+        ]
+        self.vector = np.concatenate(
+            [
+                np.concatenate([np.ravel(k), np.ravel(b)]).astype(np.float64)
+                for k, b in zip(network.kernels, network.biases, strict=True)
+            ]
+        )
+
+    def unpack(self, vector):
+        kernels, biases, i = [], [], 0
+        for kernel_shape, bias_shape in self.shapes:
+            n = math.prod(kernel_shape)
+            kernels.append(vector[i : i + n].reshape(kernel_shape))
+            i += n
+            m = math.prod(bias_shape)
+            biases.append(vector[i : i + m])
+            i += m
+        return kernels, biases
+
+    def predict(self, vector, x):
+        kernels, biases = self.unpack(vector)
+        h = x
+        for kernel, bias, name in zip(kernels, biases, self.activations, strict=True):
+            h = ACTIVATIONS[name](h @ kernel + bias)
+        return h[:, 0]
+
+    def loss_and_gradient(self, vector, x, y):
+        """Mean squared error over all rows, and its gradient (backpropagation)."""
+        kernels, biases = self.unpack(vector)
+        inputs, slopes, h = [], [], x
+        for kernel, bias, name in zip(kernels, biases, self.activations, strict=True):
+            inputs.append(h)
+            z = h @ kernel + bias
+            h = ACTIVATIONS[name](z)
+            slopes.append(_activation_slope(name, z, h))
+        residual = h[:, 0] - y
+        loss = float(np.mean(residual**2))
+        delta = (2.0 / len(y)) * residual[:, None]
+        gradients = []
+        for i in reversed(range(len(kernels))):
+            if slopes[i] is not None:
+                delta = delta * slopes[i]
+            gradients.append((delta.sum(axis=0), inputs[i].T @ delta))
+            if i:
+                delta = delta @ kernels[i].T
+        flat = []
+        for bias_gradient, kernel_gradient in reversed(gradients):
+            flat += [kernel_gradient.ravel(), bias_gradient]
+        return loss, np.concatenate(flat)
+
+
+def refine(network, x, y, x_val, y_val, iterations, patience=None):
+    """Refine a trained regression network by full-batch L-BFGS.
+
+    Adam, with mini-batches, stalls at a noise floor set by its step size;
+    a quasi-Newton method on the whole training set goes on descending. On
+    calculator-made training sets it cut the median error of Adam-trained
+    networks by a factor of 3 or more in a few hundred iterations (see
+    docs/accuracy.rst). The loss is the mean squared error of the normalized
+    result, minimized with scipy's L-BFGS-B in float64 from the network's
+    weights; after every iteration the validation loss is computed, the best
+    weights so far are kept, and the run stops after ``patience`` iterations
+    without a better validation loss (default: a tenth of ``iterations``,
+    at least 50).
+
+    Parameters
+    ----------
+    network : neurosynchro.network.Network
+        The trained network (regression: a linear single output).
+    x, y : ndarray
+        Normalized training inputs, shape (N, n_inputs), and result, (N,).
+    x_val, y_val : ndarray
+        The validation rows, likewise.
+    iterations : int
+        Most L-BFGS iterations.
+    patience : int, optional
+        Iterations without validation improvement before stopping.
+
+    Returns
+    -------
+    network : neurosynchro.network.Network
+        The refined network, weights rounded to float32 (as Keras keeps
+        them); the input network itself if refining did not lower the
+        validation loss.
+    done : int
+        Iterations run.
+    """
+    from scipy.optimize import minimize
+
+    flat = _FlatNetwork(network)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x_val, y_val = np.asarray(x_val, np.float64), np.asarray(y_val, np.float64)
+    patience = patience or max(iterations // 10, 50)
+
+    def validation_loss(vector):
+        return float(np.mean((flat.predict(vector, x_val) - y_val) ** 2))
+
+    start = validation_loss(flat.vector)
+    best = {"loss": start, "vector": flat.vector, "at": 0, "now": 0}
+
+    def watch(intermediate_result):
+        best["now"] += 1
+        loss = validation_loss(intermediate_result.x)
+        if loss < best["loss"]:
+            best.update(loss=loss, vector=intermediate_result.x.copy(), at=best["now"])
+        elif best["now"] - best["at"] >= patience:
+            raise StopIteration
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        minimize(
+            flat.loss_and_gradient,
+            flat.vector,
+            args=(x, y),
+            jac=True,
+            method="L-BFGS-B",
+            callback=watch,
+            options={"maxiter": iterations, "maxcor": 30, "ftol": 0.0, "gtol": 0.0},
+        )
+    if not best["loss"] < start:
+        return network, best["now"]
+    kernels, biases = flat.unpack(best["vector"])
+    refined = Network(
+        [k.astype(np.float32) for k in kernels],
+        [b.astype(np.float32) for b in biases],
+        flat.activations,
+        name=network.name,
+    )
+    return refined, best["now"]
+
+
 def to_network(model, name):
     """Copy a trained Keras model's weights into a numpy :class:`Network`."""
     kernels, biases, activations = [], [], []
@@ -363,11 +530,25 @@ def train_result(config, training_set, name, nndir, progress=False):
             logger.info("%s: clipping %d wild rows, then refitting", name, clipped)
             fit = fit[~wild]
             epochs += _fit(model, x[fit], y[fit], x[val], y[val], settings, label)
+    network = to_network(model, name)
+    refined = 0
+    if settings.refine_iterations and settings.output == "regression":
+        network, refined = refine(
+            network, x[fit], y[fit], x[val], y[val], settings.refine_iterations
+        )
+        model.set_weights(
+            [
+                w
+                for pair in zip(network.kernels, network.biases, strict=True)
+                for w in pair
+            ]
+        )
     seconds = time.perf_counter() - start
 
-    network = to_network(model, name)
     predicted = network(x[val])
-    report = TrainingReport(name, spec.trainer, len(fit), clipped, epochs, seconds, 0.0)
+    report = TrainingReport(
+        name, spec.trainer, len(fit), clipped, epochs, seconds, 0.0, refined=refined
+    )
     report.validation_inputs = x[val]
     report.validation_residuals = predicted - y[val]
     if settings.output == "binary":
