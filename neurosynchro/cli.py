@@ -180,7 +180,11 @@ def _module_command(module_name):
     return configure
 
 
-def build_parser():
+def build_parser(only=None):
+    """The argument parser; with ``only``, the one subcommand whose options are
+    set up (importing a module command's module costs up to a second, so
+    ``main`` sets up just the command it runs; the others still appear in
+    ``--help``)."""
     for name, (module_name, text) in MODULE_COMMANDS.items():
         COMMANDS.setdefault(name, (text, _module_command(module_name)))
     parser = argparse.ArgumentParser(
@@ -198,13 +202,20 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (text, configure) in COMMANDS.items():
         sub = commands.add_parser(name, help=text, description=text)
-        sub.set_defaults(run=configure(sub))
+        if only is None or name == only:
+            sub.set_defaults(run=configure(sub))
     return parser
 
 
 def main(argv=None):
     """Entry point of the ``neurosynchro`` command."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The global options take no values, so the first other word is the
+    # command (or a typo, which argparse reports).
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(
+        only=command if command in COMMANDS or command in MODULE_COMMANDS else None
+    )
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_usage(sys.stderr)
