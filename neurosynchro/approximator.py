@@ -237,6 +237,8 @@ class PhysicalApproximator:
             normed, flags = mapping.phys_to_norm(physical[mapping.name])
             columns.append(normed)
             row_oos |= flags
+        for limit in self.config.domain:
+            row_oos |= limit.outside(physical)
         x = np.stack(columns, axis=1)
 
         normalized = self.engine(x)

@@ -31,6 +31,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import tomlkit
 from tomlkit.exceptions import ParseError
 
@@ -133,6 +134,88 @@ class ResultSpec:
         return self.mapping.name
 
 
+#: Keys of a ``[[domain]]`` table, and the angle functions its powers may use
+#: besides the input parameters.
+DOMAIN_KEYS = ("name", "factor", "powers", "min", "max")
+ANGLE_FUNCTIONS = {"sin_theta": np.sin, "cos_theta": np.cos}
+
+
+@dataclass(frozen=True)
+class DomainLimit:
+    """A bound on a product of powers of the inputs, beyond the per-input box.
+
+    A training set cut along a curve in its input space (thermal sets leave
+    out ``nu / nu_s > 1e4``, with ``nu / nu_s = 4.5 s / (theta_e^2 sin
+    theta)``) still has box bounds that include the cut-off corner; a
+    ``[[domain]]`` table lets the approximator flag points there::
+
+        [[domain]]
+        name = "nu/nu_s"
+        factor = 4.5
+        powers = { s = 1, theta_e = -2, sin_theta = -1 }
+        max = 1e4
+
+    The value is ``factor * prod(input ** power)``; a point is out of sample
+    where it is below ``min`` or above ``max`` (either may be left out).
+    Power names are input parameters, ``sin_theta`` or ``cos_theta``.
+    """
+
+    name: str
+    factor: float
+    powers: dict
+    min: float
+    max: float
+
+    def outside(self, physical):
+        """Boolean array: where the value leaves [min, max] (NaN counts)."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_value = np.log(self.factor)
+            for key, power in self.powers.items():
+                base = (
+                    ANGLE_FUNCTIONS[key](physical["theta"])
+                    if key in ANGLE_FUNCTIONS
+                    else physical[key]
+                )
+                log_value = log_value + power * np.log(base)
+            return ~((log_value >= np.log(self.min)) & (log_value <= np.log(self.max)))
+
+
+def _domain_limit(table, where, param_names):
+    _check_keys(list(table), DOMAIN_KEYS, where)
+
+    def number(key, default):
+        value = table.get(key, default)
+        if not (isinstance(value, int | float) and not isinstance(value, bool)):
+            raise ConfigError(f"{where}: {key} = {value!r}; expected a number")
+        return float(value)
+
+    name = str(table.get("name", "unnamed"))
+    factor = number("factor", 1.0)
+    if not 0 < factor < np.inf:
+        raise ConfigError(f"{where}: factor = {factor!r}; expected a number > 0")
+    low, high = number("min", 0.0), number("max", np.inf)
+    if not (0 <= low < high) or "min" not in table and "max" not in table:
+        raise ConfigError(
+            f"{where}: expected min and/or max with 0 <= min < max; got "
+            f"min = {table.get('min')!r}, max = {table.get('max')!r}"
+        )
+    powers = table.get("powers", {})
+    if not hasattr(powers, "items") or not powers:
+        raise ConfigError(f"{where}: expected powers = {{ NAME = POWER, ... }}")
+    allowed = list(param_names) + list(ANGLE_FUNCTIONS)
+    checked = {}
+    for key, power in powers.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}: powers has {key!r}; expected names among "
+                + ", ".join(allowed)
+            )
+        if not (isinstance(power, int | float) and not isinstance(power, bool)):
+            raise ConfigError(f"{where}: powers.{key} = {power!r}; expected a number")
+        checked[str(key)] = float(power)
+    return DomainLimit(name, factor, checked, low, high)
+
+
 @dataclass
 class NetworkConfig:
     """A parsed ``nn_config.toml``.
@@ -151,6 +234,8 @@ class NetworkConfig:
         Global trainer settings from the ``[training]`` table.
     document : tomlkit.TOMLDocument
         The document as read, for rewriting without losing the user's text.
+    domain : list of DomainLimit
+        Limits from the ``[[domain]]`` tables, if any.
     """
 
     path: Path
@@ -159,6 +244,7 @@ class NetworkConfig:
     signs: dict
     training: dict
     document: object
+    domain: list = ()
 
     @property
     def param_names(self):
@@ -214,7 +300,7 @@ MAPPING_KEYS = (
 )
 
 #: Top-level tables of a config.
-TOP_LEVEL_KEYS = ("params", "results", "signs", "training", "provenance")
+TOP_LEVEL_KEYS = ("params", "results", "signs", "training", "domain", "provenance")
 
 
 def _check_keys(keys, allowed, where):
@@ -319,7 +405,13 @@ def _checked_config(document, path, need_bounds):
             f"{path}: [signs] needs +1 or -1 for each of " + ", ".join(bad)
         )
     training = dict(document.get("training", {}))
-    return NetworkConfig(path, params, results, signs, training, document)
+    domain = [
+        _domain_limit(t, f"{path}: [[domain]] #{i + 1}", [m.name for m in params])
+        for i, t in enumerate(
+            _tables(document, "domain", path) if "domain" in document else []
+        )
+    ]
+    return NetworkConfig(path, params, results, signs, training, document, domain)
 
 
 def init_nndir(nndir):

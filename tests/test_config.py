@@ -205,3 +205,71 @@ def test_misspelled_keys_are_errors_not_ignored(tmp_path, edit, pattern):
     path.write_text(edit(PREDECESSOR))
     with pytest.raises(ConfigError, match=pattern):
         load_config(tmp_path)
+
+
+THERMAL_CUT = """
+[[params]]
+name = "theta_e"
+maptype = "log"
+x_mean = 0.5
+x_std = 0.5
+phys_min = 0.5
+phys_max = 100.0
+norm_min = -2.0
+norm_max = 2.0
+
+[[domain]]
+name = "nu/nu_s"
+factor = 4.5
+powers = { s = 1, theta_e = -2, sin_theta = -1 }
+max = 1e4
+"""
+
+
+def test_domain_limit_flags_the_cut_off_corner(tmp_path):
+    path = tmp_path / CONFIG_NAME
+    path.write_text(PREDECESSOR + THERMAL_CUT)
+    (limit,) = load_config(path).domain
+    # nu / nu_s = s / ((2/9) theta_e^2 sin theta) (e.g. Leung et al. 2011).
+    theta_e, theta = np.array([1.0, 10.0, 0.5]), np.array([1.0, 0.3, np.pi / 2])
+    boundary = 1e4 * (2 / 9) * theta_e**2 * np.sin(theta)
+    inside = {"s": boundary * 0.99, "theta": theta, "theta_e": theta_e}
+    beyond = {"s": boundary * 1.01, "theta": theta, "theta_e": theta_e}
+    assert not limit.outside(inside).any()
+    assert limit.outside(beyond).all()
+    nan = {
+        "s": np.array([np.nan]),
+        "theta": np.array([1.0]),
+        "theta_e": np.array([1.0]),
+    }
+    assert limit.outside(nan).all()
+
+
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        (
+            lambda t: t.replace("max = 1e4", "maximum = 1e4"),
+            r"unknown key 'maximum'; did you mean 'max'",
+        ),
+        (lambda t: t.replace("max = 1e4", ""), r"expected min and/or max"),
+        (
+            lambda t: t.replace("sin_theta", "tan_theta"),
+            r"powers has 'tan_theta'; expected names among s, theta, theta_e, "
+            r"sin_theta",
+        ),
+        (
+            lambda t: t.replace("factor = 4.5", "factor = -1"),
+            r"factor = -1.0; expected a number > 0",
+        ),
+        (
+            lambda t: t.replace("theta_e = -2", 'theta_e = "two"'),
+            r"powers.theta_e = 'two'; expected a number",
+        ),
+    ],
+)
+def test_bad_domain_tables(tmp_path, edit, pattern):
+    path = tmp_path / CONFIG_NAME
+    path.write_text(edit(PREDECESSOR + THERMAL_CUT))
+    with pytest.raises(ConfigError, match=r"\[\[domain\]\] #1: " + pattern):
+        load_config(path)

@@ -65,6 +65,18 @@ MIN_S = 5.0
 THERMAL_MAX_X = 1e4
 
 
+def thermal_domain_table():
+    """The ``[[domain]]`` table that flags the thermal cut (nu/nu_s > 1e4)."""
+    table = tomlkit.table()
+    table["name"] = "nu/nu_s"
+    table["factor"] = 4.5
+    powers = tomlkit.inline_table()
+    powers.update({"s": 1, "theta_e": -2, "sin_theta": -1})
+    table["powers"] = powers
+    table["max"] = THERMAL_MAX_X
+    return table
+
+
 def domain_cut(folder, work, label, thermal, max_rows=None):
     """Copy a set without rows below MIN_S or (thermal) beyond THERMAL_MAX_X.
 
@@ -146,6 +158,9 @@ def main(argv=None):
     config_path = nndir / "nn_config.toml"
     document = tomlkit.parse(config_path.read_text())
     document["training"] = PRETRAINED_TRAINING
+    if thermal:
+        document["domain"] = tomlkit.aot()
+        document["domain"].append(thermal_domain_table())
     config_path.write_text(tomlkit.dumps(document))
     transformed = read_training_set(work / "transformed.txt")
     config = lock_domain_range(transformed, nndir)
