@@ -112,7 +112,7 @@ def test_numpy_weights_equal_keras_predict(name):
     for path in sorted(shipped(name).glob("*.npz")):
         network = Network.load(path)
         model = keras.Sequential(
-            [keras.Input(shape=(network.n_inputs,))]
+            [keras.Input(shape=(network.n_inputs,), dtype="float64")]
             + [
                 keras.layers.Dense(k.shape[1], activation=a, dtype="float64")
                 for k, a in zip(network.kernels, network.activations, strict=True)
@@ -125,7 +125,7 @@ def test_numpy_weights_equal_keras_predict(name):
                 for w in pair
             ]
         )
-        expected = model.predict(x, verbose=0)[:, 0]
+        expected = np.asarray(model(x.astype(np.float64)))[:, 0]
         got = network(x)
         # The shipped weights are float32 values; Keras evaluates them here in
         # float64 like the numpy path (in float32 it would differ by its own
@@ -147,3 +147,15 @@ def test_a_pretrained_call_imports_no_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_thermal_flags_points_beyond_its_training_cut():
+    # theta_e = 0.6 and B = 30 G at 230 GHz: nu/nu_s is about 4e4, beyond the
+    # 1e4 the thermal training set kept; at 23 GHz it is about 4e3, inside.
+    approx = neurosynchro.load_pretrained("thermal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeurosynchroWarning)
+        _, oos = approx.compute_all_nontrivial(
+            np.array([230e9, 23e9]), 30.0, 1e5, 1.0, theta_e=0.6
+        )
+    assert oos.tolist() == [True, False]
