@@ -213,9 +213,9 @@ def main(argv=None):
     # The global options take no values, so the first other word is the
     # command (or a typo, which argparse reports).
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(
-        only=command if command in COMMANDS or command in MODULE_COMMANDS else None
-    )
+    # Only that command is set up ("" sets up none: --version, --help, a
+    # missing or mistyped command need no command's options).
+    parser = build_parser(only=command or "")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_usage(sys.stderr)

@@ -65,6 +65,7 @@ MAX_THREADS = 8
 MIN_ROWS_PER_THREAD = 4096
 
 _POOL = None
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 
 
@@ -77,11 +78,12 @@ def _available_cores():
 
 def _pool(threads):
     """The module's thread pool, grown to at least ``threads`` workers."""
-    global _POOL
+    global _POOL, _POOL_SIZE
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < threads:
+        if _POOL_SIZE < threads:
             # A replaced pool finishes its work; its threads then exit.
             old, _POOL = _POOL, ThreadPoolExecutor(threads, "neurosynchro-engine")
+            _POOL_SIZE = threads
             if old is not None:
                 old.shutdown(wait=False)
         return _POOL
