@@ -1,11 +1,13 @@
-"""Inference speed: neurosynchro's fused numpy engine against the alternatives.
+"""Inference speed: neurosynchro's fused engine against the alternatives.
 
 One run measures, on the same networks and the same rows, rows per second for
 batches of 1, 1e3, 1e5 and 1e6 rows of:
 
 - ``PhysicalApproximator.compute_all_nontrivial`` in float64 and float32 (the
   whole path: physical inputs -> eight coefficients), and the fused engine
-  alone (normalized inputs -> nine normalized outputs);
+  alone (normalized inputs -> nine normalized outputs), as it runs by
+  default (the compiled kernel from 4096 rows on) and on numpy only
+  (``compiled=False``);
 - a plain layer-by-layer numpy pass, one network after the other
   (``Network.__call__``, in chunks of 65536 rows as the approximator did
   before the engine; up to 1e5 rows, as 1e6 would take about a minute):
@@ -26,8 +28,8 @@ a fresh interpreter, counted from before ``import neurosynchro``.
 
 Two architectures are measured: nine networks of one hidden layer of 300 relu
 units, and the default trainers of ``neurosynchro.training.TRAINERS`` (eight
-of two hidden layers of 128 softplus units, and ``rho_Q_sign`` with two of
-64 and a sigmoid output). Weights are random; each network directory is
+of two hidden layers of 64 tanh units, and ``rho_Q_sign`` with the same and
+a sigmoid output). Weights are random; each network directory is
 real: a locked ``nn_config.toml`` from a synthetic transformed table, and
 both ``NAME.npz`` and a matching ``NAME.keras`` per result.
 
@@ -217,8 +219,10 @@ def measure_rates(methods, data, sizes, args):
     rates = {}
     for name, (function, largest) in methods.items():
         rates[name] = {}
-        # A first call pays one-off costs (tracing, caches); not counted.
-        function(*data[sizes[0]])
+        # A first call pays one-off costs (tracing, caches, compiling the
+        # kernel that large calls take); not counted.
+        for n in [sizes[0]] + [n for n in sizes if 1000 <= n <= largest][:1]:
+            function(*data[n])
         previous = None
         for n in sizes:
             # Below 1e4 rows per-call overheads dominate, so only a rate
@@ -280,8 +284,12 @@ def numpy_methods(nndir, config, networks):
     methods = {
         "approximator float64": (approximator(approx64), np.inf),
         "approximator float32": (approximator(approx32), np.inf),
-        "engine alone float64": (engine(engine64), 100_000),
-        "engine alone float32": (engine(engine32), 100_000),
+        "engine alone float64": (engine(engine64), np.inf),
+        "engine alone float32": (engine(engine32), np.inf),
+        "engine numpy-only float64": (
+            engine(FusedNetworks(ordered, compiled=False)),
+            100_000,
+        ),
         "numpy layer by layer": (baseline, 100_000),
     }
     return methods, approx64
@@ -334,7 +342,7 @@ def thread_choice(ordered, x, args):
         return ["  threadpoolctl not installed; not measured"]
     lines = []
     for chunk in (None, 1024):
-        fused = FusedNetworks(ordered, chunk_rows=chunk)
+        fused = FusedNetworks(ordered, chunk_rows=chunk, compiled=False)
         cells = []
         for threads in (1, 2):
             with threadpool_limits(threads, user_api="blas"):
@@ -562,7 +570,7 @@ def run(args, work, rng):
             f"load + first call, fresh interpreter: {inside:.3f} s from before "
             f"'import neurosynchro' ({whole:.3f} s with interpreter start-up)"
         )
-        print("BLAS threads for the engine (float64, 2e4 rows):")
+        print("BLAS threads for the numpy-only engine (float64, 2e4 rows):")
         ordered = [networks[s.name] for s in config.results]
         print("\n".join(thread_choice(ordered, data[100_000][1][:20_000], args)))
         rates.update(references)

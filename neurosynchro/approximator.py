@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import engine as _engine
 from .config import load_config
 from .engine import FusedNetworks
 from .errors import NetworkError, NeurosynchroWarning, UsageError
@@ -183,19 +184,32 @@ class PhysicalApproximator:
                 raise UsageError(f"{name}: expected finite values; got inf")
 
         flat = {n: np.broadcast_to(a, shape).ravel() for n, a in arrays.items()}
-        # Far outside the domain the maps may overflow; such points are
-        # already flagged out of sample, so numpy need not warn as well.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._compute_chunks(flat, shape)
+        return self._compute_chunks(flat, shape)
 
     def _compute_chunks(self, flat, shape):
-        coeffs = np.full((flat["nu"].size, 8), np.nan)
-        oos = np.zeros(flat["nu"].size, dtype=bool)
-        for start in range(0, flat["nu"].size, CHUNK_ROWS):
-            part = slice(start, start + CHUNK_ROWS)
-            coeffs[part], oos[part] = self._compute_flat(
-                {n: a[part] for n, a in flat.items()}
-            )
+        n = flat["nu"].size
+        coeffs = np.full((n, 8), np.nan)
+        oos = np.zeros(n, dtype=bool)
+        # A large call is split into one span of rows per thread, each
+        # evaluated whole (inputs, networks, outputs) on the engine's pool:
+        # the unit conversions cost about as much as the networks, and numpy
+        # releases the GIL in both.
+        threads = min(self.engine.threads, n // _engine.MIN_ROWS_PER_THREAD)
+        # One choice of engine path for the whole call, so that the result
+        # does not depend on how it is split.
+        compiled = n >= _engine.COMPILED_MIN_ROWS
+        if threads <= 1:
+            self._compute_span(flat, coeffs, oos, 0, n, None, compiled)
+        else:
+            bounds = [n * i // threads for i in range(threads + 1)]
+            futures = [
+                _engine._pool(threads).submit(
+                    self._compute_span, flat, coeffs, oos, a, b, 1, compiled
+                )
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            ]
+            for future in futures:
+                future.result()
         if oos.any():
             warnings.warn(
                 f"{int(oos.sum())} of {oos.size} points lie outside the training "
@@ -213,7 +227,18 @@ class PhysicalApproximator:
             )
         return coeffs.reshape(shape + (8,)), oos.reshape(shape)
 
-    def _compute_flat(self, a):
+    def _compute_span(self, flat, coeffs, oos, begin, end, threads, compiled):
+        # Far outside the domain the maps may overflow; such points are
+        # already flagged out of sample, so numpy need not warn as well.
+        # (numpy's error state is per thread, hence set here.)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for start in range(begin, end, CHUNK_ROWS):
+                part = slice(start, min(start + CHUNK_ROWS, end))
+                coeffs[part], oos[part] = self._compute_flat(
+                    {n: a[part] for n, a in flat.items()}, threads, compiled
+                )
+
+    def _compute_flat(self, a, threads, compiled):
         n = a["nu"].size
         out = np.full((n, 8), np.nan)
         oos = np.zeros(n, dtype=bool)
@@ -241,7 +266,7 @@ class PhysicalApproximator:
             row_oos |= limit.outside(physical)
         x = np.stack(columns, axis=1)
 
-        normalized = self.engine(x)
+        normalized = self.engine(x, threads=threads, compiled=compiled)
         results = {}
         for column, spec in enumerate(self.config.results):
             value, flags = spec.mapping.norm_to_phys(normalized[:, column])

@@ -20,11 +20,14 @@ together:
   evaluated on a shared thread pool (numpy releases the GIL inside matrix
   products and elementwise loops, so the spans run in parallel).
 
-Only numpy is used. A numba kernel for one hidden layer was tried: it ran
-no faster than this on the development machine (2 shared cores), and
-importing numba alone takes 0.2-0.5 s, more than the 0.3 s budget for
-loading a network directory and making a first call. Speeds are measured by
-``benchmarks/bench_inference.py``.
+Large calls (at least :data:`COMPILED_MIN_ROWS` rows) go to a compiled
+kernel instead (:mod:`neurosynchro.kernels`, numba), which keeps each block
+of rows in registers and cache from the inputs to the output and computes
+the activations in place; it is several times faster on large batches
+(``benchmarks/bench_inference.py``). Small calls stay on numpy: importing
+numba alone takes 0.2-0.5 s, more than the 0.3 s budget for loading a
+network directory and making a first call, and the first compiled call
+compiles the kernel (a few seconds, once: numba caches it on disk).
 """
 
 import logging
@@ -63,6 +66,11 @@ GEMV_MACS = 2304 * 4
 #: thread must get: below that, starting threads costs more than it saves.
 MAX_THREADS = 8
 MIN_ROWS_PER_THREAD = 4096
+
+#: Rows from which a call uses the compiled kernel (when ``compiled`` is not
+#: False and every network has a compiled version). At 1000 rows the kernel
+#: was already 2-4 times faster on one hidden layer of 300 relu units.
+COMPILED_MIN_ROWS = 1000
 
 _POOL = None
 _POOL_SIZE = 0
@@ -156,6 +164,19 @@ IN_PLACE = {
     "silu": _silu,
     "elu": _elu,
 }
+
+
+#: Activations the compiled kernel has (see neurosynchro.kernels.CODES).
+COMPILED_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
+
+
+def _compilable(network, dtype):
+    """Whether the compiled kernel can evaluate ``network`` (kernels.pack)."""
+    allowed = COMPILED_ACTIVATIONS if dtype == np.float64 else ("linear", "relu")
+    return (
+        set(network.activations) <= set(allowed)
+        and len(set(network.activations[:-1])) <= 1
+    )
 
 
 def _activate(name, h, scratch, zeros):
@@ -263,6 +284,13 @@ class FusedNetworks:
         :data:`MIN_ROWS_PER_THREAD` rows per thread run on the calling
         thread alone. Pass 1 when the caller already runs one evaluation
         per core.
+    compiled : bool, optional
+        Whether to use the compiled kernel (:mod:`neurosynchro.kernels`):
+        by default for calls of at least :data:`COMPILED_MIN_ROWS` rows;
+        True for every call, False never. It is used only when every
+        network has a compiled version: linear, relu, tanh or sigmoid
+        activations (in float32 only linear and relu), the same in every
+        hidden layer.
 
     Raises
     ------
@@ -288,7 +316,9 @@ class FusedNetworks:
     whatever the number of rows.
     """
 
-    def __init__(self, networks, dtype=np.float64, chunk_rows=None, threads=None):
+    def __init__(
+        self, networks, dtype=np.float64, chunk_rows=None, threads=None, compiled=None
+    ):
         if hasattr(networks, "values"):
             networks = list(networks.values())
         networks = list(networks)
@@ -315,6 +345,18 @@ class FusedNetworks:
                     "expected 1"
                 )
         self.n_outputs = len(networks)
+        if compiled not in (None, True, False):
+            raise UsageError(
+                f"compiled: expected True, False or None, got {compiled!r}"
+            )
+        # In float32, numpy's own tanh is vectorized in float32 and beats the
+        # kernel's (which computes activations in float64): measured 0.6x.
+        self._compiled_ok = compiled is not False and all(
+            _compilable(n, self.dtype) for n in networks
+        )
+        self._compiled_min_rows = 1 if compiled else COMPILED_MIN_ROWS
+        self._networks = tuple(networks)
+        self._packed = None
         self._plan(networks)
         self._widest_group = max(
             [0] + [g.size * k.shape[2] for g in self.groups for k, _, _ in g.layers]
@@ -400,7 +442,7 @@ class FusedNetworks:
             f"{self.dtype.name}, {self.chunk_rows} rows per chunk; widths {shapes})"
         )
 
-    def __call__(self, x, out=None):
+    def __call__(self, x, out=None, threads=None, compiled=None):
         """Evaluate every network on normalized inputs.
 
         Parameters
@@ -411,6 +453,13 @@ class FusedNetworks:
         out : ndarray, shape (N, n_outputs), optional
             Where to write the result; by default a new array of
             :attr:`dtype`.
+        threads : int, optional
+            Threads for this call, instead of :attr:`threads`.
+        compiled : bool, optional
+            For this call, whether to use the compiled kernel (where it can
+            be), instead of deciding by the number of rows. The two paths
+            agree to rounding, not bit for bit; a caller that splits one
+            large call into pieces passes the large call's choice.
 
         Returns
         -------
@@ -441,9 +490,23 @@ class FusedNetworks:
             )
         if n_rows == 0:
             return out
-        threads = min(self.threads, n_rows // MIN_ROWS_PER_THREAD)
+        if threads is None:
+            threads = self.threads
+        elif not (isinstance(threads, int | np.integer) and threads > 0):
+            raise UsageError(f"threads: expected a positive integer, got {threads!r}")
+        span = self._span
+        if compiled is None:
+            compiled = n_rows >= self._compiled_min_rows
+        if self._compiled_ok and compiled:
+            span = self._compiled_span
+            x = np.ascontiguousarray(x, dtype=self.dtype)
+            if out.dtype != self.dtype or not out.flags.c_contiguous:
+                result = self(x, None, threads, compiled)
+                out[...] = result
+                return out
+        threads = min(threads, n_rows // MIN_ROWS_PER_THREAD)
         if threads <= 1:
-            self._span(x, out)
+            span(x, out)
             return out
         # Contiguous spans, one per thread, each a whole number of chunks.
         chunks = -(-n_rows // self.chunk_rows)
@@ -453,13 +516,24 @@ class FusedNetworks:
         ]
         pool = _pool(threads)
         futures = [
-            pool.submit(self._span, x[a:b], out[a:b])
+            pool.submit(span, x[a:b], out[a:b])
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)
             if b > a
         ]
         for future in futures:
             future.result()
         return out
+
+    def _compiled_span(self, x, out):
+        """Evaluate consecutive rows with the compiled kernel, network by network."""
+        from . import kernels
+
+        packed = self._packed
+        if packed is None:
+            packed = [kernels.pack(n, self.dtype) for n in self._networks]
+            self._packed = packed
+        for column, arrays in enumerate(packed):
+            kernels.run(arrays, x, out, column)
 
     def _span(self, x, out):
         """Evaluate consecutive rows chunk by chunk, with this call's buffers."""

@@ -324,3 +324,113 @@ def test_approximator_float32_agrees_with_float64(nndir, rng):
 def test_approximator_rejects_other_dtypes(nndir):
     with pytest.raises(UsageError, match="dtype: expected float64 or float32"):
         PhysicalApproximator(nndir, dtype=np.int32)
+
+
+# The compiled kernel (neurosynchro.kernels), forced on with compiled=True;
+# by default it takes calls of COMPILED_MIN_ROWS rows and more.
+
+
+def compilable_networks(rng, n_in):
+    # Every branch of kernels._layer: first layers of 3, 4 and other input
+    # widths (the row loop, or a matrix product), one-layer networks, deep
+    # ones, and each compiled activation hidden and final.
+    return [
+        random_network(rng, [n_in, 40, 1], ["relu", "linear"], "relu"),
+        random_network(rng, [n_in, 24, 24, 1], ["tanh", "tanh", "linear"], "tanh"),
+        random_network(rng, [n_in, 16, 16, 1], ["tanh", "tanh", "sigmoid"], "sign"),
+        random_network(rng, [n_in, 1], ["linear"], "plain"),
+        random_network(rng, [n_in, 1], ["sigmoid"], "logistic"),
+        random_network(rng, [n_in, 9, 7, 5, 1], ["sigmoid"] * 3 + ["tanh"], "deep"),
+        random_network(rng, [n_in, 6, 1], ["linear", "relu"], "lin"),
+    ]
+
+
+@pytest.mark.parametrize("n_in", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_kernel_matches_the_reference(rng, n_in, dtype):
+    networks = compilable_networks(rng, n_in)
+    if dtype == np.float32:
+        # float32 compiles relu and linear networks only.
+        networks = [n for n in networks if set(n.activations) <= {"relu", "linear"}]
+    engine = FusedNetworks(networks, dtype=dtype, compiled=True)
+    assert engine._compiled_ok
+    x = rng.normal(0.0, 3.0, size=(200, n_in))
+    expected = reference(networks, x)
+    scale = np.max(np.abs(expected))
+    tolerance = TOLERANCE[dtype]
+    # Sizes around the kernel's block of 64 rows.
+    for rows in (1, 63, 64, 65, 200):
+        got = engine(x[:rows])
+        assert got.dtype == dtype
+        np.testing.assert_allclose(
+            got, expected[:rows], rtol=tolerance, atol=tolerance * scale
+        )
+
+
+def test_compiled_activations_at_extreme_values():
+    x = np.array(
+        [-800.0, -40.0, -19.0, -1.0, -1e-300, 0.0, 1e-300, 1e-8, 0.3, 3.0, 40.0, 800.0]
+    )
+    networks = [
+        Network([np.ones((1, 1))], [np.zeros(1)], [name], name)
+        for name in engine_module.COMPILED_ACTIVATIONS
+    ]
+    got = FusedNetworks(networks, compiled=True)(x[:, None])
+    # tanh from the kernel's own exponential: within 1e-15 of numpy's. The
+    # sigmoid, (1 + tanh(x/2)) / 2 in both, inherits one rounding of tanh
+    # near -1 as an absolute error of about 1e-16 (the reference's own).
+    np.testing.assert_allclose(
+        got, reference(networks, x[:, None]), rtol=1e-15, atol=1.2e-16
+    )
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(
+            FusedNetworks(networks, compiled=True)(np.array([[np.nan]]))
+        ).all()
+
+
+def test_compiled_kernel_is_used_only_where_it_can_be(rng, default_like):
+    tanh = [random_network(rng, [3, 8, 8, 1], ["tanh"] * 2 + ["linear"])]
+    mixed = [random_network(rng, [3, 8, 8, 1], ["tanh", "relu", "linear"])]
+    assert FusedNetworks(tanh)._compiled_ok
+    assert not FusedNetworks(tanh, compiled=False)._compiled_ok
+    # softplus has no compiled version; hidden layers must share one.
+    assert not FusedNetworks(default_like, compiled=True)._compiled_ok
+    assert not FusedNetworks(mixed, compiled=True)._compiled_ok
+    assert not FusedNetworks(tanh, dtype=np.float32)._compiled_ok
+    relu = [random_network(rng, [3, 8, 1], ["relu", "linear"])]
+    assert FusedNetworks(relu, dtype=np.float32)._compiled_ok
+    with pytest.raises(UsageError, match="compiled: expected True, False or None"):
+        FusedNetworks(tanh, compiled="yes")
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_compiled_threads_give_the_same_bits_as_one(rng, threads, monkeypatch):
+    monkeypatch.setattr(engine_module, "MIN_ROWS_PER_THREAD", 16)
+    networks = compilable_networks(rng, 3)
+    x = rng.normal(size=(64 * 7 + 5, 3))
+    one = FusedNetworks(networks, threads=1, compiled=True)(x)
+    many = FusedNetworks(networks, threads=threads, compiled=True)(x)
+    np.testing.assert_array_equal(many, one)
+
+
+def test_large_calls_take_the_compiled_kernel_by_default(rng, monkeypatch):
+    from neurosynchro import kernels
+
+    calls = []
+    original = kernels.run
+    monkeypatch.setattr(kernels, "run", lambda *a: calls.append(1) or original(*a))
+    networks = compilable_networks(rng, 3)
+    engine = FusedNetworks(networks, threads=1)
+    x = rng.normal(size=(engine_module.COMPILED_MIN_ROWS, 3))
+    engine(x[:100])
+    assert not calls
+    got = engine(x)
+    assert len(calls) == len(networks)
+    expected = reference(networks, x)
+    np.testing.assert_allclose(
+        got, expected, rtol=1e-12, atol=1e-12 * np.max(np.abs(expected))
+    )
+    # An out array of another type is filled through a temporary.
+    out = np.empty((len(x), len(networks)), dtype=np.float32)
+    engine(x, out=out)
+    np.testing.assert_allclose(out, got, rtol=1e-6, atol=1e-6 * np.max(np.abs(got)))
