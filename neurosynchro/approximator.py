@@ -13,6 +13,7 @@ from . import engine as _engine
 from .config import load_config
 from .engine import FusedNetworks
 from .errors import NetworkError, NeurosynchroWarning, UsageError
+from .mappings import MappingBlock
 from .network import Network
 from .physics import cyclotron_frequency, fold_angle, to_physical
 from .transform import from_internal
@@ -93,6 +94,7 @@ class PhysicalApproximator:
             n for n in self.config.param_names if n not in ("s", "theta")
         ]
         self._warned_rotativities = False
+        self._result_maps = MappingBlock(spec.mapping for spec in self.config.results)
         # All networks evaluated together in one fused pass (engine.py).
         self.engine = FusedNetworks(
             [self.networks[spec.name] for spec in self.config.results],
@@ -267,11 +269,11 @@ class PhysicalApproximator:
         x = np.stack(columns, axis=1)
 
         normalized = self.engine(x, threads=threads, compiled=compiled)
-        results = {}
-        for column, spec in enumerate(self.config.results):
-            value, flags = spec.mapping.norm_to_phys(normalized[:, column])
-            results[spec.name] = value
-            row_oos |= flags
+        values, flags = self._result_maps.norm_to_phys(normalized)
+        row_oos |= flags
+        results = {
+            spec.name: values[row] for row, spec in enumerate(self.config.results)
+        }
         coeffs = from_internal(results, self.config.signs, v_sign)
 
         # Rescale from nu = 1 Hz, n_e = 1 cm^-3.

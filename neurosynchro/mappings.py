@@ -350,3 +350,66 @@ class Mapping:
         if self.out_of_sample == "nan":
             return np.where(oos, np.nan, values)
         return values
+
+
+class MappingBlock:
+    """Several mappings applied at once, one per column of a 2-D array.
+
+    The approximator maps all network outputs back to physical values
+    together: one array operation per step for all columns (and one per map
+    type for the inverse maps) instead of several per column, which is most
+    of the cost of a small call. Each value goes through the same operations
+    as :meth:`Mapping.norm_to_phys`, so the results are identical.
+    """
+
+    def __init__(self, mappings):
+        self.mappings = list(mappings)
+
+        def column(key):
+            return np.array([getattr(m, key) for m in self.mappings], dtype=float)
+
+        self.x_mean, self.x_std = column("x_mean"), column("x_std")
+        self.norm_min, self.norm_max = column("norm_min"), column("norm_max")
+        policies = [m.out_of_sample for m in self.mappings]
+        self.clip = [i for i, p in enumerate(policies) if p == "clip"]
+        self.nan = [i for i, p in enumerate(policies) if p == "nan"]
+        groups = {}
+        for i, mapping in enumerate(self.mappings):
+            groups.setdefault(mapping.maptype.name, []).append(i)
+        # Consecutive columns as a slice (a view), others as an index list.
+        self.groups = []
+        for name, columns in groups.items():
+            if columns == list(range(columns[0], columns[-1] + 1)):
+                columns = slice(columns[0], columns[-1] + 1)
+            self.groups.append((MAP_TYPES[name], columns))
+
+    def norm_to_phys(self, n):
+        """Normalized -> physical, column by column.
+
+        Parameters
+        ----------
+        n : ndarray, shape (N, K)
+            Column ``k`` holds normalized values of mapping ``k``.
+
+        Returns
+        -------
+        p : ndarray, shape (K, N)
+            Physical values, row ``k`` for mapping ``k`` (transposed: each
+            mapping's values are contiguous, which is faster to compute on
+            and to use one by one).
+        oos : ndarray of bool, shape (N,)
+            True where any column was outside its normalized bounds (or NaN).
+        """
+        n = np.array(np.asarray(n, dtype=float).T, order="C")
+        low, high = self.norm_min[:, None], self.norm_max[:, None]
+        oos = ~((n >= low) & (n <= high))
+        for k in self.clip:
+            np.clip(n[k], low[k], high[k], out=n[k])
+        for k in self.nan:
+            n[k][oos[k]] = np.nan
+        n *= self.x_std[:, None]
+        n += self.x_mean[:, None]
+        p = np.empty_like(n)
+        for maptype, rows in self.groups:
+            p[rows] = maptype.inverse(n[rows])
+        return p, oos.any(axis=0)

@@ -6,7 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neurosynchro.errors import ConfigError
-from neurosynchro.mappings import MAP_TYPES, Mapping
+from neurosynchro.mappings import (
+    MAP_TYPES,
+    OUT_OF_SAMPLE_POLICIES,
+    Mapping,
+    MappingBlock,
+)
 
 finite = st.floats(-1e300, 1e300, allow_nan=False)
 
@@ -136,3 +141,36 @@ def test_sign_bounds_hold_both_classes_even_for_a_constant_sign():
     assert n.tolist() == [0.0, 1.0] and not oos.any()
     p, oos = m.norm_to_phys(np.array([0.01, 0.49, 0.51, 0.99]))
     assert p.tolist() == [-1, -1, 1, 1] and not oos.any()
+
+
+def test_mapping_block_equals_each_mapping_alone(rng):
+    # Every map type with every out-of-sample policy, in an order where
+    # equal map types are both consecutive and apart; values inside and
+    # outside the bounds, and NaN.
+    names = sorted(MAP_TYPES)
+    mappings = []
+    for i, (name, policy) in enumerate(
+        (n, p) for p in OUT_OF_SAMPLE_POLICIES for n in names
+    ):
+        mapping = Mapping(f"m{i}", MAP_TYPES[name], out_of_sample=policy)
+        samples = {
+            "log": 10 ** rng.uniform(-3, 3, 50),
+            "neg_log": -(10 ** rng.uniform(-3, 3, 50)),
+            "abs_log": rng.choice([-1, 1], 50) * 10 ** rng.uniform(-3, 3, 50),
+            "logit": rng.uniform(0.01, 0.99, 50),
+            "sign": rng.choice([-1.0, 1.0], 50),
+        }.get(name, rng.normal(size=50))
+        mapping.lock(samples)
+        mappings.append(mapping)
+    n = rng.normal(0.0, 2.0, size=(300, len(mappings)))
+    n[5, 3] = np.nan
+    block = MappingBlock(mappings)
+    p, oos = block.norm_to_phys(n)
+    assert p.shape == (len(mappings), 300)
+    expected_oos = np.zeros(300, dtype=bool)
+    for k, mapping in enumerate(mappings):
+        value, flags = mapping.norm_to_phys(n[:, k])
+        np.testing.assert_array_equal(p[k], value)
+        expected_oos |= flags
+    np.testing.assert_array_equal(oos, expected_oos)
+    assert oos[5]
