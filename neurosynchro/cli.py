@@ -106,12 +106,18 @@ def _train(parser):
         "results", nargs="*", metavar="RESULT", help="results to train (default: all)"
     )
     parser.add_argument("--plot", metavar="FILE.png", help="save residual plots here")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        help="networks trained at once, one process each (default: one per core)",
+    )
 
     def run(args):
         from .config import load_config
         from .errors import UsageError
         from .samples import read_training_set
-        from .training import plot_residuals, train_result
+        from .training import default_jobs, plot_residuals, train_results
 
         config = load_config(args.nndir)
         known = [r.name for r in config.results]
@@ -124,14 +130,22 @@ def _train(parser):
                 )
         if args.plot and not args.plot.lower().endswith(".png"):
             raise UsageError(f"--plot {args.plot}: expected a file name ending in .png")
+        if args.jobs is not None and args.jobs < 1:
+            raise UsageError(f"--jobs {args.jobs}: expected a positive integer")
+        jobs = args.jobs or default_jobs(len(names))
         training_set = read_training_set(args.datadir)
-        reports = []
-        for name in names:
-            report = train_result(
-                config, training_set, name, args.nndir, progress=sys.stderr.isatty()
-            )
+        reports = {}
+        for report in train_results(
+            config,
+            training_set,
+            names,
+            args.nndir,
+            jobs=jobs,
+            progress=sys.stderr.isatty(),
+        ):
             print(report.line(), file=sys.stderr)
-            reports.append(report)
+            reports[report.result] = report
+        reports = [reports[name] for name in names]
         if args.plot:
             plot_residuals(reports, config, args.plot)
         return 0

@@ -66,7 +66,7 @@ def run(args):
     from .calc.generate import make_training_set
     from .config import init_nndir, lock_domain_range
     from .samples import read_training_set, write_table
-    from .training import train_result
+    from .training import default_jobs, train_results
     from .transform import to_internal
     from .validate import format_table, validate
 
@@ -117,9 +117,10 @@ def run(args):
     transformed = read_training_set(work / "transformed.txt")
     config = lock_domain_range(transformed, nndir)
 
-    _say("\n3. train one network per internal result")
-    for spec in config.results:
-        result = train_result(config, transformed, spec.name, nndir)
+    names = [spec.name for spec in config.results]
+    jobs = default_jobs(len(names))
+    _say(f"\n3. train one network per internal result, {jobs} at a time")
+    for result in train_results(config, transformed, names, nndir, jobs=jobs):
         _say(f"   {result.line()}")
 
     _say("\n4. validate on the held-out rows (relative errors, physical units)")
@@ -159,7 +160,9 @@ def _compare_pretrained(calc):
     many = np.linspace(0.2, 1.5, 100_000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NeurosynchroWarning)
-        approx.compute_all_nontrivial(nu, B, n_e, theta, theta_e=theta_e)
+        # Warm up too: the first large call loads (on the very first run,
+        # compiles) the inference kernel.
+        approx.compute_all_nontrivial(nu, B, n_e, many[:2000], theta_e=theta_e)
         began = time.perf_counter()
         approx.compute_all_nontrivial(nu, B, n_e, many, theta_e=theta_e)
         net_seconds = (time.perf_counter() - began) / many.size

@@ -600,6 +600,20 @@ def _(work, shared):
     return ["train", str(shared.transformed), "nn", "j_I"]
 
 
+@case(
+    "config-bad-epochs-parallel-workers",
+    1,
+    r"nn/nn_config\.toml \[training\]: epochs = -3; expected a positive integer$",
+    slow=True,
+)
+def _(work, shared):
+    # The same mistake found in a worker process (two networks, two jobs):
+    # the worker's error reaches the user as the same one line.
+    nndir = copy_nndir(shared, work)
+    edit_config(nndir, "[signs]", "[training]\nepochs = -3\n\n[signs]")
+    return ["train", str(shared.transformed), "nn", "j_I", "alpha_I", "--jobs", "2"]
+
+
 # Network directories --------------------------------------------------------
 
 
@@ -797,6 +811,11 @@ def _(work, shared):
 )
 def _(work, shared):
     return ["train", str(shared.transformed), str(shared.nndir), "nope"]
+
+
+@case("usage-train-zero-jobs", 2, r"^--jobs 0: expected a positive integer$")
+def _(work, shared):
+    return ["train", str(shared.transformed), str(shared.nndir), "--jobs", "0"]
 
 
 # ---------------------------------------------------------------------------
@@ -1108,6 +1127,8 @@ def test_bad_recorded_sign(shared, tmp_path):
         ("validation_fraction", 0.7, r"expected a number between 0 and 0\.5"),
         ("learning_rate", -1e-3, r"expected a non-negative number"),
         ("seed", -1, r"expected a non-negative integer"),
+        ("refine_rows", -5, r"expected a non-negative integer"),
+        ("refine_iterations", 1.5, r"expected a non-negative integer"),
     ],
 )
 def test_bad_trainer_settings(key, value, pattern):
