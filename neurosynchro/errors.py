@@ -37,5 +37,9 @@ class CalculationError(NeurosynchroError):
     """A detailed calculation was asked for something it cannot compute."""
 
 
+class TrainingError(NeurosynchroError):
+    """A training process failed (a worker died, for instance)."""
+
+
 class NeurosynchroWarning(UserWarning):
     """Something the caller should act on, such as inputs outside the domain."""

@@ -25,14 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, NeurosynchroError, TableError
+from .errors import ConfigError, TableError, TrainingError
 from .network import ACTIVATIONS, Network
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingError(NeurosynchroError):
-    """A training process failed."""
 
 
 @dataclass(frozen=True)
