@@ -12,6 +12,7 @@ import sys
 
 from . import __version__
 from .errors import NeurosynchroError
+from .processes import Terminated, raise_on_sigterm
 
 logger = logging.getLogger("neurosynchro")
 
@@ -241,7 +242,10 @@ def main(argv=None):
         stream=sys.stderr,
     )
     try:
-        return args.run(args)
+        # SIGTERM unwinds like Ctrl-C, through the cleanup that stops worker
+        # processes and removes temporary files.
+        with raise_on_sigterm():
+            return args.run(args)
     except NeurosynchroError as error:
         if args.debug:
             raise
@@ -250,6 +254,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("neurosynchro: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("neurosynchro: terminated", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

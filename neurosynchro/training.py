@@ -99,17 +99,26 @@ class TrainerSettings:
         return TrainerSettings(**values)
 
 
+def _is_int(value):
+    # TOML's true/false arrive as bool, which Python counts as an int.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return _is_int(value) or isinstance(value, float)
+
+
 def _check_setting(key, value, where):
     def fail(expected):
         raise ConfigError(f"{where}: {key} = {value!r}; expected {expected}")
 
     if key == "hidden_units":
-        if isinstance(value, int):
+        if _is_int(value):
             value = [value]
         if not (
             isinstance(value, list | tuple)
             and value
-            and all(isinstance(v, int) and v > 0 for v in value)
+            and all(_is_int(v) and v > 0 for v in value)
         ):
             fail("a list of positive integers, e.g. [128, 128]")
         return tuple(int(v) for v in value)
@@ -122,18 +131,18 @@ def _check_setting(key, value, where):
             fail("'regression' or 'binary'")
         return str(value)
     if key in ("epochs", "batch_size", "patience"):
-        if not (isinstance(value, int) and value > 0):
+        if not (_is_int(value) and value > 0):
             fail("a positive integer")
         return int(value)
     if key in ("seed", "refine_iterations", "refine_rows"):
-        if not (isinstance(value, int) and value >= 0):
+        if not (_is_int(value) and value >= 0):
             fail("a non-negative integer")
         return int(value)
     if key == "validation_fraction":
-        if not (isinstance(value, int | float) and 0 < value < 0.5):
+        if not (_is_number(value) and 0 < value < 0.5):
             fail("a number between 0 and 0.5")
         return float(value)
-    if not (isinstance(value, int | float) and value >= 0):
+    if not (_is_number(value) and 0 <= value < math.inf):
         fail("a non-negative number")
     return float(value)
 
@@ -177,7 +186,7 @@ class TrainingReport:
     def line(self):
         text = (
             f"{self.result}: {self.trainer}, {self.rows} rows, {self.clipped} "
-            f"clipped, {self.epochs} epochs"
+            f"clipped, {self.epochs} epoch{'s' if self.epochs != 1 else ''}"
             + (f" + {self.refined} L-BFGS iterations" if self.refined else "")
             + f", {self.seconds:.1f} s; validation "
         )
@@ -508,12 +517,7 @@ def train_result(config, training_set, name, nndir, progress=False):
     """
     keras = _import_keras()
 
-    spec = config.result(name)
-    where = f"{config.path} ({name})"
-    settings = TRAINERS[spec.trainer].updated(
-        config.training, f"{config.path} [training]"
-    )
-    settings = settings.updated(spec.settings, where)
+    spec, settings = _result_settings(config, name)
     x, y = normalized_arrays(config, training_set, spec)
     if len(y) < 10:
         raise TableError(f"{name}: only {len(y)} usable rows; need at least 10")
@@ -585,6 +589,15 @@ def train_result(config, training_set, name, nndir, progress=False):
     return report
 
 
+def _result_settings(config, name):
+    """The result's spec and its trainer's settings (raises ConfigError)."""
+    spec = config.result(name)
+    settings = TRAINERS[spec.trainer].updated(
+        config.training, f"{config.path} [training]"
+    )
+    return spec, settings.updated(spec.settings, f"{config.path} ({name})")
+
+
 def default_jobs(n_results):
     """Processes ``train`` uses by default: one per core, at most one per result."""
     try:
@@ -597,13 +610,21 @@ def default_jobs(n_results):
 _WORKER = {}
 
 
-def _worker_start(nndir, datadir):
+def _worker_start(nndir, datadir, log_level):
     from .config import load_config
+    from .processes import start_worker
     from .samples import read_training_set
 
+    start_worker()
     _WORKER["config"] = load_config(nndir)
     _WORKER["training_set"] = read_training_set(datadir)
     _WORKER["nndir"] = nndir
+    # Spawned workers start with logging unconfigured: log what happens in
+    # training (clipped rows, say) as the command does, after the reading
+    # above, which the command has already reported.
+    logging.basicConfig(
+        level=log_level, format="neurosynchro: %(message)s", stream=sys.stderr
+    )
 
 
 def _worker_train(name):
@@ -650,6 +671,7 @@ def train_results(config, training_set, names, nndir, jobs=1, progress=False):
     progress : bool
         Show a per-epoch progress bar (one process only).
     """
+    names = list(dict.fromkeys(names))  # each network once
     jobs = min(jobs, len(names))
     if jobs <= 1:
         for name in names:
@@ -659,7 +681,20 @@ def train_results(config, training_set, names, nndir, jobs=1, progress=False):
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    threads = str(max(1, default_jobs(1 << 30) // jobs))
+    from .processes import stop
+
+    # A mistake in the config is reported here, once, before any worker
+    # starts (and not from inside a worker, after TensorFlow has loaded).
+    for name in names:
+        _result_settings(config, name)
+    cores = default_jobs(1 << 30)
+    if jobs > cores:
+        logger.warning(
+            "%d processes on %d core(s): each network will train more slowly",
+            jobs,
+            cores,
+        )
+    threads = str(max(1, cores // jobs))
     limits = {
         key: threads
         for key in (
@@ -681,30 +716,29 @@ def train_results(config, training_set, names, nndir, jobs=1, progress=False):
         threads,
     )
     context = multiprocessing.get_context("spawn")
-    initargs = (str(Path(config.path).parent), datadir)
+    initargs = (str(Path(config.path).parent), datadir, logger.getEffectiveLevel())
     # The workers inherit the thread limits from the environment when they
     # start, which they all do here, on the first submissions.
     with _environment(**limits):
         executor = ProcessPoolExecutor(jobs, context, _worker_start, initargs)
-        futures = [executor.submit(_worker_train, name) for name in names]
+        futures = {executor.submit(_worker_train, name): name for name in names}
+    done = set()
     try:
         for future in as_completed(futures):
-            yield future.result()
+            report = future.result()
+            done.add(futures[future])
+            yield report
     except BrokenProcessPool as error:
+        missing = [name for name in names if name not in done]
         raise TrainingError(
             f"a training process died ({error}); the networks already trained "
-            "are saved, train the others by naming them"
+            "are saved; train the others by naming them: " + " ".join(missing)
         ) from None
     finally:
         # On an error, or an interrupt, stop the networks still training
         # rather than wait minutes for them: each file is written
         # atomically, so a killed worker leaves nothing half-written.
-        for future in futures:
-            future.cancel()
-        for process in list(getattr(executor, "_processes", {}).values()):
-            if process.is_alive():
-                process.terminate()
-        executor.shutdown(wait=True)
+        stop(executor)
 
 
 def plot_residuals(reports, config, path):

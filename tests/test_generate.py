@@ -6,6 +6,7 @@ when it is available.
 """
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomlkit
+from _proctools import group_members
 from numpy.testing import assert_allclose, assert_array_equal
 
 import neurosynchro
@@ -240,33 +242,86 @@ def test_killed_parallel_run_is_resumed(tmp_path, reference):
     _resume_and_compare(outdir, reference, done)
 
 
-def test_interrupted_command_says_how_to_resume(tmp_path, reference, monkeypatch):
-    outdir = tmp_path / "set"
+def _command_in_subprocess(outdir):
+    """``neurosynchro make-training-set`` with the stand-in calculator."""
     code = (
-        "import sys, argparse, _standin\n"
+        "import sys, _standin\n"
+        "from neurosynchro import cli\n"
         "from neurosynchro.calc import generate\n"
         "generate._default_compute = lambda: _standin.smooth\n"
-        "parser = argparse.ArgumentParser()\n"
-        "generate.add_arguments(parser)\n"
-        f"argv = [{str(outdir)!r}, '--distribution', 'thermal', '--rows', '300',\n"
-        "        '--seed', '7', '--shard-rows', '25', '--workers', '2']\n"
-        "sys.exit(generate.run(parser.parse_args(argv)))\n"
+        f"sys.exit(cli.main(['make-training-set', {str(outdir)!r}, '--distribution',\n"
+        "    'thermal', '--rows', '300', '--seed', '7', '--shard-rows', '25',\n"
+        "    '--workers', '2']))\n"
     )
-    process = _python(code, {"STANDIN_DELAY_S": "0.2"})
+    return _python(code, {"STANDIN_DELAY_S": "0.2"})
+
+
+def _shards_stay(process, outdir, seconds=1.5):
+    """The number of shards, checked unchanged for ``seconds``, once every
+    process the command started is gone."""
+    deadline = time.monotonic() + 10
+    while group_members(process.pid):
+        assert time.monotonic() < deadline, "worker processes still running"
+        time.sleep(0.05)
+    done = len(list(outdir.glob("shard-*.txt")))
+    time.sleep(seconds)
+    assert len(list(outdir.glob("shard-*.txt"))) == done, "a worker is still running"
+    return done
+
+
+@pytest.mark.parametrize(
+    "how, status, said",
+    [
+        # Ctrl-C reaches the whole foreground process group.
+        ("ctrl-c", 130, "interrupted"),
+        # kill PID reaches the command alone, not its workers.
+        ("kill", 143, "terminated"),
+    ],
+)
+def test_stopped_command_says_how_to_resume(
+    tmp_path, reference, monkeypatch, how, status, said
+):
+    outdir = tmp_path / "set"
+    process = _command_in_subprocess(outdir)
     try:
         _wait_for_shards(process, outdir, 2)
-        # Ctrl-C reaches the whole foreground process group.
-        os.killpg(process.pid, signal.SIGINT)
+        if how == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            os.kill(process.pid, signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
+        done = _shards_stay(process, outdir)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-    assert process.returncode == 130, stderr.decode()
-    assert "interrupted; finished shards are kept" in stderr.decode()
-    done = len(list(outdir.glob("shard-*.txt")))
+    stderr = stderr.decode()
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1] == (
+        f"{outdir}: {said}; finished shards are kept, run the same command again "
+        "to resume"
+    )
     assert 2 <= done < 12
     # The command recorded the default calculator; resume with it (stood in).
+    monkeypatch.setattr(generate, "_default_compute", lambda: _standin.smooth)
+    _resume_and_compare(outdir, reference, done, compute=None)
+
+
+def test_workers_stop_when_the_command_is_killed(tmp_path, reference, monkeypatch):
+    # kill -9 PID: the command runs no cleanup; its workers notice and exit.
+    outdir = tmp_path / "set"
+    process = _command_in_subprocess(outdir)
+    try:
+        _wait_for_shards(process, outdir, 2)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        done = _shards_stay(process, outdir)
+    finally:
+        process.stderr.close()
+        with contextlib.suppress(ProcessLookupError):  # all gone, as they should be
+            os.killpg(process.pid, signal.SIGKILL)
+    assert 2 <= done < 12
     monkeypatch.setattr(generate, "_default_compute", lambda: _standin.smooth)
     _resume_and_compare(outdir, reference, done, compute=None)
 

@@ -45,6 +45,7 @@ from ..errors import (
     UsageError,
 )
 from ..fileio import atomic_write_text
+from ..processes import Terminated, start_worker, stop
 from .sampling import (
     DEFAULT_RANGES,
     DISTRIBUTIONS,
@@ -554,7 +555,9 @@ def _prepare_outdir(outdir, plan, command):
 
 def _run_local(workers, tasks, finish):
     context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=start_worker
+    )
     try:
         running = set()
         for task in tasks:
@@ -566,13 +569,15 @@ def _run_local(workers, tasks, finish):
         for future in futures_completed(running):
             finish(future.result())
     except BrokenProcessPool as error:
-        executor.shutdown(wait=False, cancel_futures=True)
+        stop(executor)
         raise CalculationError(
             f"a worker process died ({error}); finished shards are kept, run the "
             "same command again to resume"
         ) from None
     except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
+        # Interrupted, or a shard could not be saved: stop the other shards
+        # now (a killed worker leaves no half-written file).
+        stop(executor)
         raise
     executor.shutdown()
 
@@ -954,11 +959,12 @@ def run(args):
             points=args.points,
             shard_rows=args.shard_rows,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as error:
+        how = "terminated" if isinstance(error, Terminated) else "interrupted"
         sys.stderr.write(
-            f"{args.outdir}: interrupted; finished shards are kept, run the same "
+            f"{args.outdir}: {how}; finished shards are kept, run the same "
             "command again to resume\n"
         )
-        return 130
+        return 143 if isinstance(error, Terminated) else 130
     sys.stderr.write(report(summary) + "\n")
     return 0
