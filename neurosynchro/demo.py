@@ -74,7 +74,14 @@ def run(args):
         raise UsageError(f"--workers {args.workers}: expected a positive integer")
     if args.directory:
         work = Path(args.directory)
-        work.mkdir(parents=True, exist_ok=True)
+        if work.exists() and not work.is_dir():
+            raise UsageError(f"DIRECTORY {work}: is a file; expected a directory")
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(
+                f"DIRECTORY {work}: cannot create it ({error.strerror})"
+            ) from None
     else:
         work = Path(tempfile.mkdtemp(prefix="neurosynchro-demo-"))
     _say(f"neurosynchro demo: writing into {work}")

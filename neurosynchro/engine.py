@@ -327,7 +327,9 @@ class FusedNetworks:
         try:
             self.dtype = np.dtype(dtype)
         except TypeError:
-            self.dtype = None
+            raise UsageError(
+                f"dtype: expected float64 or float32, got {dtype!r}"
+            ) from None
         if self.dtype not in DTYPES:
             raise UsageError(f"dtype: expected float64 or float32, got {dtype!r}")
         self.names = tuple(str(n.name) for n in networks)
@@ -381,14 +383,18 @@ class FusedNetworks:
                 (GEMV_MACS - 1) // max(gemv, default=1),
             )
             chunk_rows = min(max(chunk_rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS)
-        elif not (isinstance(chunk_rows, int | np.integer) and chunk_rows > 0):
+        elif isinstance(chunk_rows, bool) or not (
+            isinstance(chunk_rows, int | np.integer) and chunk_rows > 0
+        ):
             raise UsageError(
                 f"chunk_rows: expected a positive integer, got {chunk_rows!r}"
             )
         self.chunk_rows = int(chunk_rows)
         if threads is None:
             threads = min(_available_cores(), MAX_THREADS)
-        elif not (isinstance(threads, int | np.integer) and threads > 0):
+        elif isinstance(threads, bool) or not (
+            isinstance(threads, int | np.integer) and threads > 0
+        ):
             raise UsageError(f"threads: expected a positive integer, got {threads!r}")
         self.threads = int(threads)
         # One read-only array of zeros serves every call's activations.
@@ -472,7 +478,7 @@ class FusedNetworks:
             If ``x`` or ``out`` has the wrong shape or type.
         """
         x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_inputs or x.dtype.kind not in "biuf":
+        if x.ndim != 2 or x.shape[1] != self.n_inputs or x.dtype.kind not in "iuf":
             raise UsageError(
                 f"x: expected real numbers of shape (N, {self.n_inputs}), got "
                 f"{x.dtype} of shape {x.shape}"
@@ -492,7 +498,9 @@ class FusedNetworks:
             return out
         if threads is None:
             threads = self.threads
-        elif not (isinstance(threads, int | np.integer) and threads > 0):
+        elif isinstance(threads, bool) or not (
+            isinstance(threads, int | np.integer) and threads > 0
+        ):
             raise UsageError(f"threads: expected a positive integer, got {threads!r}")
         span = self._span
         if compiled is None:

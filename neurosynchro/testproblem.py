@@ -552,7 +552,9 @@ def passes(result, tolerance=DEFAULT_TOLERANCE):
         ``|exact X| > POLARIZED_FLOOR |exact I|`` (1%), else
         ``<= tolerance |exact I|``. False if a value is missing or not finite.
     """
-    if not (isinstance(tolerance, (int, float)) and tolerance > 0):
+    if isinstance(tolerance, bool) or not (
+        isinstance(tolerance, (int, float)) and tolerance > 0
+    ):
         raise UsageError(f"tolerance: expected a positive number, got {tolerance!r}")
     try:
         exact = np.array([result["exact"][k] for k in STOKES], dtype=float)
@@ -963,7 +965,9 @@ def make_test_problem(
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 2:
         raise UsageError(f"--rows {rows!r}: expected an integer >= 2")
     for option, value in (("--nu", nu), ("--length", length)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        if isinstance(value, bool) or not (
+            isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+        ):
             raise UsageError(f"{option} {value!r}: expected a positive number")
     low, high = _s_center_limits()
     if s_center is not None and not (low <= s_center <= high):

@@ -607,8 +607,8 @@ def _(work, shared):
     slow=True,
 )
 def _(work, shared):
-    # The same mistake found in a worker process (two networks, two jobs):
-    # the worker's error reaches the user as the same one line.
+    # Two networks, two jobs: the mistake is found before any worker starts,
+    # and reported as the same one line.
     nndir = copy_nndir(shared, work)
     edit_config(nndir, "[signs]", "[training]\nepochs = -3\n\n[signs]")
     return ["train", str(shared.transformed), "nn", "j_I", "alpha_I", "--jobs", "2"]
@@ -818,6 +818,16 @@ def _(work, shared):
     return ["train", str(shared.transformed), str(shared.nndir), "--jobs", "0"]
 
 
+@case(
+    "usage-demo-into-a-file",
+    2,
+    r"^DIRECTORY .*/taken: is a file; expected a directory$",
+)
+def _(work, shared):
+    (work / "taken").write_text("not a directory\n")
+    return ["demo", str(work / "taken")]
+
+
 # ---------------------------------------------------------------------------
 # Running the cases.
 
@@ -969,6 +979,8 @@ ABSENT = _Absent()
         ({"B": np.inf}, r"^B: expected finite values; got inf$"),
         ({"n_e": np.array([1.0, np.inf])}, r"^n_e: expected finite values; got inf$"),
         ({"theta": "north"}, r"^theta: expected numbers, got 'north'$"),
+        ({"nu": True}, r"^nu: expected numbers, got True$"),
+        ({"theta_e": np.array([True])}, r"^theta_e: expected numbers, got "),
         (
             {"nu": np.ones(3), "B": np.ones((2, 2))},
             r"^arguments do not broadcast together: nu \(3,\), B \(2, 2\), n_e "
@@ -1129,6 +1141,12 @@ def test_bad_recorded_sign(shared, tmp_path):
         ("seed", -1, r"expected a non-negative integer"),
         ("refine_rows", -5, r"expected a non-negative integer"),
         ("refine_iterations", 1.5, r"expected a non-negative integer"),
+        # TOML's true and false are not numbers (Python counts bool as int).
+        ("epochs", True, r"expected a positive integer"),
+        ("seed", False, r"expected a non-negative integer"),
+        ("hidden_units", [64, True], r"expected a list of positive integers"),
+        ("learning_rate", True, r"expected a non-negative number"),
+        ("validation_fraction", True, r"expected a number between 0 and 0\.5"),
     ],
 )
 def test_bad_trainer_settings(key, value, pattern):

@@ -237,6 +237,10 @@ def test_memory_stays_bounded(rng):
         ({"dtype": np.float16}, UsageError, "dtype: expected float64 or float32"),
         ({"dtype": "complex128"}, UsageError, "dtype: expected float64 or float32"),
         ({"chunk_rows": 0}, UsageError, "chunk_rows: expected a positive integer"),
+        ({"chunk_rows": True}, UsageError, "chunk_rows: expected a positive integer"),
+        ({"threads": True}, UsageError, "threads: expected a positive integer"),
+        ({"threads": 0}, UsageError, "threads: expected a positive integer"),
+        ({"dtype": "garbage"}, UsageError, "dtype: expected float64 or float32"),
     ],
 )
 def test_bad_construction(nine, arguments, error, pattern):
@@ -260,6 +264,10 @@ def test_bad_inputs(nine):
         engine(np.ones(3))
     with pytest.raises(UsageError, match="x: expected real numbers"):
         engine(np.array([["a", "b", "c"]]))
+    with pytest.raises(UsageError, match="x: expected real numbers"):
+        engine(np.ones((4, 3), dtype=bool))
+    with pytest.raises(UsageError, match="threads: expected a positive integer"):
+        engine(np.ones((4, 3)), threads=True)
     with pytest.raises(UsageError, match=r"out: expected a float array of shape"):
         engine(np.ones((4, 3)), out=np.empty((4, 8)))
 
