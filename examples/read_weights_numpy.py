@@ -45,6 +45,7 @@ MAPTYPES = {
     "abs_log": (lambda p: np.log10(np.abs(p)), lambda x: 10.0**x),
     "logit": (lambda p: np.log(p / (1 - p)), lambda x: 0.5 * (1 + np.tanh(x / 2))),
     "ninth_root": (lambda p: np.cbrt(np.cbrt(p)), lambda x: x**9),
+    "asinh": (np.arcsinh, np.sinh),
     "sign": (np.sign, lambda x: np.where(x >= 0, 1.0, -1.0)),
 }
 
@@ -101,10 +102,27 @@ def normalize(entry, p):
     return (MAPTYPES[entry["maptype"]][0](p) - entry["x_mean"]) / entry["x_std"]
 
 
-def denormalize(entry, n):
-    """Normalized output -> physical: p = maptype^-1(n x_std + x_mean)."""
+def row_scale(entry, inputs):
+    """A result's row scale: scale_factor * exp(q(inputs)), or 1 (unscaled).
+
+    ``q`` is the quadratic with coefficients ``scale_coefficients`` over
+    ``1, n_1 .. n_K, n_i n_j (i <= j)`` of the normalized inputs.
+    """
+    if entry.get("scale_mode", "none") == "none":
+        return 1.0
+    k = inputs.shape[1]
+    features = [np.ones(len(inputs))] + [inputs[:, i] for i in range(k)]
+    features += [inputs[:, i] * inputs[:, j] for i in range(k) for j in range(i, k)]
+    q = np.stack(features, 1) @ np.array(entry["scale_coefficients"])
+    return entry.get("scale_factor", 1.0) * np.exp(q)
+
+
+def denormalize(entry, n, inputs):
+    """Normalized output -> physical: p = maptype^-1(n x_std + x_mean), times
+    the row scale of the normalized ``inputs`` for a scaled result."""
     n = apply_policy(entry, n, "norm_min", "norm_max")
-    return MAPTYPES[entry["maptype"]][1](n * entry["x_std"] + entry["x_mean"])
+    p = MAPTYPES[entry["maptype"]][1](n * entry["x_std"] + entry["x_mean"])
+    return p * row_scale(entry, inputs)
 
 
 def fold(theta):
@@ -129,7 +147,7 @@ def eight_coefficients(nndir, nu, B, n_e, theta, params):
     n = np.stack([normalize(e, physical[e["name"]]) for e in config["params"]], 1)
     r = {
         e["name"]: denormalize(
-            e, run_layers(load_layers(nndir / f"{e['name']}.npz"), n)
+            e, run_layers(load_layers(nndir / f"{e['name']}.npz"), n), n
         )
         for e in config["results"]
     }
@@ -141,8 +159,11 @@ def eight_coefficients(nndir, nu, B, n_e, theta, params):
         out[:, column] = r[f"{kind}_I"]
         out[:, column + 2] = signs[f"{kind}_Q"] * polarized * np.sqrt(1 - share**2)
         out[:, column + 4] = signs[f"{kind}_V"] * v_sign * polarized * share
-    if "rho_Q" in r:
+    if "rho_Q" in r and "rho_Q_sign" in r:  # magnitude and sign apart
         out[:, 6] = np.where(r["rho_Q_sign"] >= 0, 1.0, -1.0) * np.abs(r["rho_Q"])
+    elif "rho_Q" in r:  # learned signed
+        out[:, 6] = r["rho_Q"]
+    if "rho_Q" in r:
         out[:, 7] = signs["rho_V"] * v_sign * r["rho_V"]
     # Tables hold values at nu = 1 Hz, n_e = 1 cm^-3.
     out[:, [0, 2, 4]] *= (n_e * nu)[:, None]
@@ -199,7 +220,7 @@ def main(argv=None):
         print(f"  input {name:<8} p = {physical[name]:<12.6g} n = {value:+.6f}")
     output = run_layers(layers, row)
     print(f"  normalized output n = {output[0]:+.6f}")
-    value = denormalize(entry, output)[0]
+    value = denormalize(entry, output, row)[0]
     print(f"  {args.network} at nu = 1 Hz, n_e = 1 cm^-3: {value:.6g}")
 
     # All eight coefficients, checked against neurosynchro.

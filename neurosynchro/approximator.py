@@ -270,7 +270,7 @@ class PhysicalApproximator:
         x = np.stack(columns, axis=1)
 
         normalized = self.engine(x, threads=threads, compiled=compiled)
-        values, flags = self._result_maps.norm_to_phys(normalized)
+        values, flags = self._result_maps.norm_to_phys(normalized, x)
         row_oos |= flags
         results = {
             spec.name: values[row] for row, spec in enumerate(self.config.results)

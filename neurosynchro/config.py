@@ -38,7 +38,7 @@ from tomlkit.exceptions import ParseError
 from . import __version__
 from .errors import ConfigError, NetworkError
 from .fileio import atomic_write_text
-from .mappings import Mapping
+from .mappings import Mapping, n_quadratic_features
 from .transform import LEGACY_SIGNS, ROTATIVITY_RESULTS, SIGNED
 
 logger = logging.getLogger(__name__)
@@ -51,13 +51,17 @@ DEFAULT_CONFIG = """\
 #
 # [[params]] tables are the network inputs, [[results]] tables the internal
 # results (one network each). Keys:
-#   maptype            direct, log, logit, neg_log, abs_log, ninth_root, sign
+#   maptype            direct, log, logit, neg_log, abs_log, ninth_root, asinh,
+#                      sign
 #   phys_bounds_mode   empirical (from the table) or theta (fixed 0 .. pi/2)
 #   normalization_mode gaussian or unit_interval
 #   out_of_sample      ignore, clip or nan: what to do outside the bounds
 #   trainer            generic, twolayer or binary (results only); trainer
 #                      settings (hidden_units, epochs, batch_size, ...) may be
 #                      set per result or in a [training] table.
+#   scale_mode         none or quadratic (results only): divide the value by
+#                      scale_factor * exp(q), q a quadratic in the normalized
+#                      inputs fitted to log |value| (scale_coefficients)
 # 'neurosynchro lock-domain-range' fills in the bounds (phys_min, phys_max,
 # x_mean, x_std, norm_min, norm_max) and adds a [[params]] table for each
 # model parameter of the training set not listed here (maptype log for
@@ -85,7 +89,9 @@ trainer = "generic"
 
 [[results]]
 name = "rho_Q"
-maptype = "abs_log"
+maptype = "asinh"
+scale_mode = "quadratic"
+scale_factor = 3.0
 trainer = "generic"
 
 [[results]]
@@ -112,12 +118,6 @@ trainer = "generic"
 name = "alpha_V_share"
 maptype = "logit"
 trainer = "generic"
-
-[[results]]
-name = "rho_Q_sign"
-maptype = "sign"
-normalization_mode = "unit_interval"
-trainer = "binary"
 """
 
 
@@ -297,6 +297,9 @@ MAPPING_KEYS = (
     "phys_max",
     "norm_min",
     "norm_max",
+    "scale_mode",
+    "scale_factor",
+    "scale_coefficients",
 )
 
 #: Top-level tables of a config.
@@ -374,6 +377,15 @@ def _checked_config(document, path, need_bounds):
             )
         settings = {k: v for k, v in table.items() if k in TRAINERS[trainer].keys()}
         results.append(ResultSpec(mapping, trainer, settings))
+    expected = n_quadratic_features(len(params))
+    for i, spec in enumerate(results):
+        got = len(spec.mapping.scale_coefficients)
+        if spec.mapping.scaled and need_bounds and got != expected:
+            raise ConfigError(
+                f"{path}: [[results]] #{i + 1} ({spec.name}): {got} "
+                f"scale_coefficients for {len(params)} inputs; expected {expected} "
+                "(run 'neurosynchro lock-domain-range' again)"
+            )
     names = [m.name for m in params] + [r.name for r in results]
     absent = [n for n in REQUIRED_PARAMS if n not in names[: len(params)]]
     if absent:
@@ -510,9 +522,17 @@ def lock_domain_range(training_set, nndir):
         document["results"] = array
         results = document["results"]
 
+    inputs = []
     for i, item in enumerate(list(params) + list(results)):
         mapping = Mapping.from_dict(item, f"{path}: table #{i + 1}", need_bounds=False)
-        mapping.lock(table[mapping.name].to_numpy())
+        if i == len(params):
+            # The normalized network inputs, for results with a row scale.
+            inputs = np.stack(inputs, axis=1)
+        if i < len(params):
+            mapping.lock(table[mapping.name].to_numpy())
+            inputs.append(mapping.phys_to_norm(table[mapping.name].to_numpy())[0])
+        else:
+            mapping.lock(table[mapping.name].to_numpy(), inputs)
         for key, value in mapping.bounds_dict().items():
             item[key] = value
 

@@ -132,6 +132,25 @@ class NinthRoot(MapType):
         return np.asarray(x, dtype=float) ** 9
 
 
+class Asinh(MapType):
+    """``asinh(p)``: logarithmic in ``|p|`` far from zero, linear through it.
+
+    For a signed result that passes through zero inside the domain
+    (``rho_Q``), usually with a row scale (see :class:`Mapping`): unlike
+    ``log |p|``, which has a spike to minus infinity along the zero
+    crossing, it is smooth there, and one network learns magnitude and
+    sign together.
+    """
+
+    name = "asinh"
+
+    def forward(self, p):
+        return np.arcsinh(p)
+
+    def inverse(self, x):
+        return np.sinh(x)
+
+
 class Sign(MapType):
     """The sign of ``p``, for a result learned as a binary class.
 
@@ -154,7 +173,8 @@ class Sign(MapType):
 
 #: The map types by config name. Registered explicitly.
 MAP_TYPES = {
-    cls.name: cls() for cls in (Direct, Log, NegLog, AbsLog, Logit, NinthRoot, Sign)
+    cls.name: cls()
+    for cls in (Direct, Log, NegLog, AbsLog, Logit, NinthRoot, Asinh, Sign)
 }
 
 #: How physical bounds are found: from the samples, or fixed to [0, pi/2].
@@ -171,6 +191,24 @@ BOUND_KEYS = ("x_mean", "x_std", "phys_min", "phys_max", "norm_min", "norm_max")
 
 # The fewest valid samples from which a mapping's bounds may be found.
 MIN_SAMPLES = 3
+
+#: Row scales of a result: none, or ``scale_factor * exp(q(n))`` with ``q`` a
+#: quadratic polynomial in the normalized inputs ``n``, fitted to ``log |p|``.
+SCALE_MODES = ("none", "quadratic")
+
+
+def quadratic_features(n):
+    """Columns ``1, n_i, n_i n_j (i <= j)`` of normalized inputs ``n`` (N, K)."""
+    n = np.asarray(n, dtype=float)
+    k = n.shape[1]
+    columns = [np.ones(n.shape[0])] + [n[:, i] for i in range(k)]
+    columns += [n[:, i] * n[:, j] for i in range(k) for j in range(i, k)]
+    return np.stack(columns, axis=1)
+
+
+def n_quadratic_features(k):
+    """Number of :func:`quadratic_features` columns for ``k`` inputs."""
+    return 1 + k + k * (k + 1) // 2
 
 
 def _choice(info, key, choices, default, where):
@@ -202,6 +240,18 @@ class Mapping:
         Normalization: ``n = (x - x_mean) / x_std``.
     norm_min, norm_max : float
         Normalized bounds of the samples.
+    scale_mode : str
+        ``none``, or ``quadratic`` (results only): the physical value is
+        first divided by a row scale ``scale_factor * exp(q(n))``, a smooth
+        function of the row's normalized network inputs ``n`` (``q`` is
+        quadratic, fitted to ``log |p|`` by least squares when the mapping
+        is locked). The rest of the map (bounds, normalization) applies to
+        the scaled value. With ``asinh`` this takes out most of a signed
+        result's variation over the domain, and sets where the map turns
+        from logarithmic to linear: ``scale_factor`` times the typical size.
+    scale_factor : float
+    scale_coefficients : tuple of float
+        The coefficients of ``q`` over :func:`quadratic_features`.
     """
 
     name: str
@@ -215,6 +265,9 @@ class Mapping:
     x_std: float = np.nan
     norm_min: float = np.nan
     norm_max: float = np.nan
+    scale_mode: str = "none"
+    scale_factor: float = 1.0
+    scale_coefficients: tuple = ()
 
     @classmethod
     def from_dict(cls, info, where="config", need_bounds=True):
@@ -248,7 +301,35 @@ class Mapping:
             out_of_sample=_choice(
                 info, "out_of_sample", OUT_OF_SAMPLE_POLICIES, "ignore", where
             ),
+            scale_mode=_choice(info, "scale_mode", SCALE_MODES, "none", where),
         )
+        if mapping.scaled:
+            factor = info.get("scale_factor", 1.0)
+            if not (
+                isinstance(factor, int | float)
+                and not isinstance(factor, bool)
+                and 0 < factor < np.inf
+            ):
+                raise ConfigError(
+                    f"{where}: scale_factor = {factor!r}; expected a positive number"
+                )
+            mapping.scale_factor = float(factor)
+            if need_bounds:
+                coefficients = info.get("scale_coefficients")
+                if not (
+                    isinstance(coefficients, list | tuple)
+                    and coefficients
+                    and all(
+                        isinstance(c, int | float) and not isinstance(c, bool)
+                        for c in coefficients
+                    )
+                    and np.isfinite(np.array(coefficients, dtype=float)).all()
+                ):
+                    raise ConfigError(
+                        f"{where}: scale_coefficients = {coefficients!r}; expected "
+                        "a list of numbers (run 'neurosynchro lock-domain-range')"
+                    )
+                mapping.scale_coefficients = tuple(float(c) for c in coefficients)
         if need_bounds:
             missing = [k for k in BOUND_KEYS if k not in info]
             if missing:
@@ -267,7 +348,36 @@ class Mapping:
                 raise ConfigError(f"{where}: x_std = {mapping.x_std}; expected > 0")
         return mapping
 
-    def lock(self, samples):
+    @property
+    def scaled(self):
+        """Whether values are divided by a row scale (see ``scale_mode``)."""
+        return self.scale_mode != "none"
+
+    def row_scale(self, inputs):
+        """The row scale ``scale_factor * exp(q(inputs))``, shape (N,).
+
+        Parameters
+        ----------
+        inputs : ndarray, shape (N, K)
+            Normalized network inputs of the rows.
+        """
+        features = quadratic_features(inputs)
+        with np.errstate(over="ignore"):
+            return self.scale_factor * np.exp(
+                features @ np.asarray(self.scale_coefficients)
+            )
+
+    def _need_inputs(self, inputs):
+        if inputs is None:
+            raise ValueError(f"{self.name}: a scaled mapping needs the row inputs")
+        expected = n_quadratic_features(np.shape(inputs)[1])
+        if len(self.scale_coefficients) != expected:
+            raise ConfigError(
+                f"{self.name}: {len(self.scale_coefficients)} scale_coefficients "
+                f"for {np.shape(inputs)[1]} inputs; expected {expected}"
+            )
+
+    def lock(self, samples, inputs=None):
         """Find bounds and normalization from physical samples.
 
         Parameters
@@ -275,8 +385,28 @@ class Mapping:
         samples : ndarray, shape (N,)
             Physical values; non-finite values and values outside the map's
             domain are left out (and counted in the log).
+        inputs : ndarray, shape (N, K), optional
+            The rows' normalized network inputs; needed if the mapping is
+            scaled, whose row scale is fitted here.
         """
         samples = np.asarray(samples, dtype=float)
+        if self.scaled:
+            if inputs is None:
+                raise ValueError(f"{self.name}: a scaled mapping needs the row inputs")
+            inputs = np.asarray(inputs, dtype=float)
+            fit = np.isfinite(samples) & (samples != 0) & np.isfinite(inputs).all(1)
+            features = quadratic_features(inputs[fit])
+            if fit.sum() < 2 * features.shape[1]:
+                raise ConfigError(
+                    f"{self.name}: only {fit.sum()} rows to fit its row scale; "
+                    f"need at least {2 * features.shape[1]}"
+                )
+            coefficients = np.linalg.lstsq(
+                features, np.log(np.abs(samples[fit])), rcond=None
+            )[0]
+            self.scale_coefficients = tuple(float(c) for c in coefficients)
+            with np.errstate(invalid="ignore"):
+                samples = samples / self.row_scale(inputs)
         ok = self.maptype.valid(samples)
         if (~ok).any():
             logger.info(
@@ -318,31 +448,50 @@ class Mapping:
         self.norm_min, self.norm_max = float(n.min()), float(n.max())
 
     def bounds_dict(self):
-        """The bounds keys, for writing into the config."""
-        return {key: float(getattr(self, key)) for key in BOUND_KEYS}
+        """The bounds keys (and a scaled mapping's fitted row scale), for
+        writing into the config."""
+        bounds = {key: float(getattr(self, key)) for key in BOUND_KEYS}
+        if self.scaled:
+            bounds["scale_coefficients"] = list(self.scale_coefficients)
+        return bounds
 
-    def phys_to_norm(self, p):
+    def phys_to_norm(self, p, inputs=None):
         """Physical -> normalized.
+
+        Parameters
+        ----------
+        p : ndarray, shape (N,)
+        inputs : ndarray, shape (N, K), optional
+            The rows' normalized network inputs (scaled mappings only).
 
         Returns
         -------
         n : ndarray
             Normalized values, same shape as ``p``.
         oos : ndarray of bool
-            True where ``p`` was outside ``[phys_min, phys_max]`` (or NaN).
+            True where ``p`` (divided by its row scale, if scaled) was
+            outside ``[phys_min, phys_max]`` (or NaN).
         """
         p = np.asarray(p, dtype=float)
+        if self.scaled:
+            self._need_inputs(inputs)
+            with np.errstate(invalid="ignore"):
+                p = p / self.row_scale(inputs)
         oos = ~((p >= self.phys_min) & (p <= self.phys_max))
         p = self._apply_policy(p, oos, self.phys_min, self.phys_max)
         with np.errstate(invalid="ignore", divide="ignore"):
             return (self.maptype.forward(p) - self.x_mean) / self.x_std, oos
 
-    def norm_to_phys(self, n):
+    def norm_to_phys(self, n, inputs=None):
         """Normalized -> physical; returns ``(p, oos)`` like :meth:`phys_to_norm`."""
         n = np.asarray(n, dtype=float)
         oos = ~((n >= self.norm_min) & (n <= self.norm_max))
         n = self._apply_policy(n, oos, self.norm_min, self.norm_max)
-        return self.maptype.inverse(n * self.x_std + self.x_mean), oos
+        p = self.maptype.inverse(n * self.x_std + self.x_mean)
+        if self.scaled:
+            self._need_inputs(inputs)
+            p = p * self.row_scale(inputs)
+        return p, oos
 
     def _apply_policy(self, values, oos, low, high):
         if self.out_of_sample == "clip":
@@ -382,14 +531,18 @@ class MappingBlock:
             if columns == list(range(columns[0], columns[-1] + 1)):
                 columns = slice(columns[0], columns[-1] + 1)
             self.groups.append((MAP_TYPES[name], columns))
+        self.scaled = [i for i, m in enumerate(self.mappings) if m.scaled]
 
-    def norm_to_phys(self, n):
+    def norm_to_phys(self, n, inputs=None):
         """Normalized -> physical, column by column.
 
         Parameters
         ----------
         n : ndarray, shape (N, K)
             Column ``k`` holds normalized values of mapping ``k``.
+        inputs : ndarray, shape (N, K_in), optional
+            The rows' normalized network inputs (needed if a mapping is
+            scaled).
 
         Returns
         -------
@@ -412,4 +565,7 @@ class MappingBlock:
         p = np.empty_like(n)
         for maptype, rows in self.groups:
             p[rows] = maptype.inverse(n[rows])
+        for k in self.scaled:
+            self.mappings[k]._need_inputs(inputs)
+            p[k] *= self.mappings[k].row_scale(inputs)
         return p, oos.any(axis=0)

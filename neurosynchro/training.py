@@ -224,7 +224,7 @@ def normalized_arrays(config, training_set, result):
     x = np.stack(columns, axis=1)
     p = training_set.table[result.name].to_numpy()
     y = np.where(result.mapping.maptype.valid(p), p, np.nan)
-    y = result.mapping.phys_to_norm(y)[0]
+    y = result.mapping.phys_to_norm(y, x)[0]
     ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
     return x[ok], y[ok]
 
@@ -574,8 +574,8 @@ def train_result(config, training_set, name, nndir, progress=False):
         report.validation_error = float(np.mean((predicted > 0.5) != (y[val] > 0.5)))
     else:
         report.validation_error = float(np.sqrt(np.mean((predicted - y[val]) ** 2)))
-        truth = spec.mapping.norm_to_phys(y[val])[0]
-        approx = spec.mapping.norm_to_phys(predicted)[0]
+        truth = spec.mapping.norm_to_phys(y[val], x[val])[0]
+        approx = spec.mapping.norm_to_phys(predicted, x[val])[0]
         relative = np.abs(approx / truth - 1)
         report.validation_median = float(np.median(relative))
         report.validation_p95 = float(np.percentile(relative, 95))

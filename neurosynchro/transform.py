@@ -14,10 +14,15 @@ internal result     definition                                  map type
 ``alpha_frac_pol``  the same for alpha                          logit
 ``j_V_share``       ``|j_V| / sqrt(j_Q^2 + j_V^2)``, in (0, 1)  logit
 ``alpha_V_share``   the same for alpha                          logit
-``rho_Q``           Faraday conversion (signed in the table)    abs_log
+``rho_Q``           Faraday conversion, signed                  asinh [*]_
 ``rho_V``           ``|rho_V|``                                 log
-``rho_Q_sign``      sign of ``rho_Q``                           sign
+``rho_Q_sign``      sign of ``rho_Q`` (older configs only)      sign
 ==================  ==========================================  ========
+
+.. [*] divided by a row scale, a smooth fit to ``|rho_Q|`` over the domain
+   (``scale_mode = "quadratic"``, see :class:`neurosynchro.mappings.Mapping`).
+   Older configs learn ``|rho_Q|`` (``abs_log``) and its sign as a separate
+   binary result, ``rho_Q_sign``; the transformed table serves both.
 
 Sign conventions differ between calculators, so none is hard-coded: the sign
 that each of ``j_Q``, ``alpha_Q``, ``j_V``, ``alpha_V`` and ``rho_V`` keeps
@@ -25,7 +30,8 @@ over a table (for ``0 <= theta <= pi/2``) is found from the data, rows that
 contradict it are dropped and counted, and the signs travel with the
 transformed table (as constant ``sign_NAME(meta)`` columns) into
 ``nn_config.toml``, from which reassembly applies them. ``rho_Q`` changes
-sign inside the domain for some distributions, so its sign is a result.
+sign inside the domain (for all three built-in distributions), so it is
+learned signed.
 """
 
 import logging
@@ -259,8 +265,8 @@ def from_internal(results, signs, cos_theta_sign=1.0):
     results : dict of ndarray
         Internal results by name (``j_I``, ``alpha_I``, ``j_frac_pol``,
         ``alpha_frac_pol``, ``j_V_share``, ``alpha_V_share``, and optionally
-        ``rho_Q`` (magnitude), ``rho_V`` (magnitude), ``rho_Q_sign``); all
-        broadcastable to one shape ``S``.
+        ``rho_Q`` (signed; or its magnitude, with ``rho_Q_sign``), ``rho_V``
+        (magnitude)); all broadcastable to one shape ``S``.
     signs : dict
         Recorded sign (+1 or -1) of ``j_Q``, ``alpha_Q``, ``j_V``,
         ``alpha_V``, ``rho_V``.
@@ -292,10 +298,15 @@ def from_internal(results, signs, cos_theta_sign=1.0):
         out[..., base + 2] = signs[f"{kind}_Q"] * polarized * np.sqrt(1 - share**2)
         out[..., base + 4] = signs[f"{kind}_V"] * cos_theta_sign * polarized * share
     if "rho_Q" in arrays:
-        # Any output of the sign network (a class probability mapped to
-        # [-1, 1], or a predecessor's direct map) becomes the nearer sign.
-        sign = np.where(arrays["rho_Q_sign"] >= 0, 1.0, -1.0)
-        out[..., 6] = sign * np.abs(arrays["rho_Q"])
+        if "rho_Q_sign" in arrays:
+            # rho_Q learned as a magnitude, its sign by its own network: any
+            # output of that (a class probability mapped to [-1, 1], or a
+            # predecessor's direct map) becomes the nearer sign.
+            sign = np.where(arrays["rho_Q_sign"] >= 0, 1.0, -1.0)
+            out[..., 6] = sign * np.abs(arrays["rho_Q"])
+        else:
+            # rho_Q learned signed (asinh map): its sign is its own.
+            out[..., 6] = arrays["rho_Q"]
         out[..., 7] = signs["rho_V"] * cos_theta_sign * arrays["rho_V"]
     else:
         out[..., 6:] = np.nan

@@ -464,6 +464,16 @@ def _lock_with(work, shared, old, new):
 
 
 @case(
+    "config-unknown-scale-mode",
+    1,
+    r"nn/nn_config\.toml: .*\(rho_Q\): scale_mode = 'cubic' is not valid; "
+    r"expected one of 'none', 'quadratic'$",
+)
+def _(work, shared):
+    return _lock_with(work, shared, 'scale_mode = "quadratic"', 'scale_mode = "cubic"')
+
+
+@case(
     "config-unknown-maptype",
     1,
     r"nn/nn_config\.toml: .*\(s\): maptype = 'cube' is not valid; expected one "
@@ -488,15 +498,15 @@ def _(work, shared):
 @case(
     "config-unknown-normalization-mode",
     1,
-    r"nn/nn_config\.toml: .*\(rho_Q_sign\): normalization_mode = 'minmax' is not "
+    r"nn/nn_config\.toml: .*\(rho_Q\): normalization_mode = 'minmax' is not "
     r"valid; expected one of 'gaussian', 'unit_interval'$",
 )
 def _(work, shared):
     return _lock_with(
         work,
         shared,
-        'normalization_mode = "unit_interval"',
-        'normalization_mode = "minmax"',
+        'scale_mode = "quadratic"',
+        'scale_mode = "quadratic"\nnormalization_mode = "minmax"',
     )
 
 

@@ -30,7 +30,10 @@ def test_init_writes_the_default_and_refuses_to_overwrite(tmp_path):
     config = load_config(tmp_path / "nn", need_bounds=False)
     assert config.param_names == ["s", "theta"]
     assert [r.name for r in config.results][:2] == ["j_I", "alpha_I"]
-    assert config.result("rho_Q_sign").trainer == "binary"
+    # rho_Q is learned signed, through a row scale; no separate sign network.
+    rho_q = config.result("rho_Q").mapping
+    assert (rho_q.maptype.name, rho_q.scale_mode) == ("asinh", "quadratic")
+    assert "rho_Q_sign" not in [r.name for r in config.results]
     with pytest.raises(ConfigError, match="already exists"):
         init_nndir(tmp_path / "nn")
 
@@ -273,3 +276,33 @@ def test_bad_domain_tables(tmp_path, edit, pattern):
     path.write_text(edit(PREDECESSOR + THERMAL_CUT))
     with pytest.raises(ConfigError, match=r"\[\[domain\]\] #1: " + pattern):
         load_config(path)
+
+
+def test_lock_fits_the_rho_q_row_scale_and_load_checks_its_length(
+    tmp_path, transformed
+):
+    nndir = tmp_path / "nn"
+    init_nndir(nndir)
+    config = lock_domain_range(transformed, nndir)
+    rho_q = config.result("rho_Q").mapping
+    # s and theta: 1 + 2 + 3 coefficients of the quadratic.
+    assert len(rho_q.scale_coefficients) == 6
+    # A least-squares fit with a constant term leaves residuals of zero
+    # mean: the row scales' mean log is that of |rho_Q| (over the rows
+    # whose inputs lie inside the bounds, here all).
+    table = transformed.table
+    inputs = np.stack(
+        [m.phys_to_norm(table[m.name].to_numpy())[0] for m in config.params], axis=1
+    )
+    log_scale = np.log(rho_q.row_scale(inputs) / rho_q.scale_factor)
+    assert log_scale.mean() == pytest.approx(
+        np.log(np.abs(table["rho_Q"])).mean(), rel=1e-10
+    )
+    path = nndir / CONFIG_NAME
+    text = path.read_text()
+    start = text.index("scale_coefficients = [") + len("scale_coefficients = [")
+    path.write_text(text[:start] + "1.0, " + text[start:])
+    with pytest.raises(
+        ConfigError, match=r"\(rho_Q\): 7 scale_coefficients for 2 inputs; expected 6"
+    ):
+        load_config(nndir)

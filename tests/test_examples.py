@@ -90,7 +90,7 @@ def test_every_example_is_tested():
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
-@pytest.mark.parametrize("network", ["j_I", "alpha_V_share", "rho_Q_sign"])
+@pytest.mark.parametrize("network", ["j_I", "alpha_V_share", "rho_Q"])
 def test_read_weights_numpy_reproduces_the_approximator(nndir, network):
     done = run("read_weights_numpy.py", nndir, "--network", network)
     assert done.returncode == 0, done.stderr
@@ -220,7 +220,7 @@ def test_make_and_train_small(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     nn = tmp_path / "work" / "nn"
-    for name in ("j_I", "alpha_I", "j_frac_pol", "rho_Q_sign"):
+    for name in ("j_I", "alpha_I", "j_frac_pol", "rho_Q"):
         assert (nn / f"{name}.npz").is_file()
     assert "$ neurosynchro validate nn held-out --fits" in done.stdout
     assert "fits (thermal) on the same rows" in done.stdout

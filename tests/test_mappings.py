@@ -11,6 +11,8 @@ from neurosynchro.mappings import (
     OUT_OF_SAMPLE_POLICIES,
     Mapping,
     MappingBlock,
+    n_quadratic_features,
+    quadratic_features,
 )
 
 finite = st.floats(-1e300, 1e300, allow_nan=False)
@@ -21,6 +23,7 @@ DOMAINS = {
     "neg_log": st.floats(-1e300, -1e-300),
     "logit": st.floats(1e-12, 1 - 1e-12),
     "ninth_root": st.floats(-1e300, 1e300),
+    "asinh": st.floats(-1e300, 1e300),
 }
 
 
@@ -174,3 +177,95 @@ def test_mapping_block_equals_each_mapping_alone(rng):
         expected_oos |= flags
     np.testing.assert_array_equal(oos, expected_oos)
     assert oos[5]
+
+
+def test_asinh_is_linear_through_zero_and_logarithmic_far_out():
+    asinh = MAP_TYPES["asinh"]
+    assert asinh.forward(np.array([-1e-8, 0.0, 1e-8])) == pytest.approx(
+        [-1e-8, 0.0, 1e-8], rel=1e-12
+    )
+    # asinh(p) = sign(p) log(2 |p|) + O(1/p^2)
+    assert asinh.forward(np.array([1e10, -1e10])) == pytest.approx(
+        [np.log(2e10), -np.log(2e10)], rel=1e-15
+    )
+
+
+def test_quadratic_features():
+    n = np.array([[2.0, 3.0]])
+    assert quadratic_features(n).tolist() == [[1, 2, 3, 4, 6, 9]]
+    assert n_quadratic_features(2) == 6 and n_quadratic_features(4) == 15
+
+
+def scaled_samples(rng, rows=400):
+    """Signed values whose magnitude is exactly exp(quadratic) of 3 inputs."""
+    inputs = rng.normal(size=(rows, 3))
+    truth = rng.normal(0, 0.5, n_quadratic_features(3))
+    magnitude = np.exp(quadratic_features(inputs) @ truth)
+    return inputs, truth, rng.choice([-1.0, 1.0], rows) * magnitude
+
+
+def test_row_scale_fit_recovers_an_exact_quadratic(rng):
+    inputs, truth, p = scaled_samples(rng)
+    m = Mapping.from_dict(
+        {
+            "name": "rho_Q",
+            "maptype": "asinh",
+            "scale_mode": "quadratic",
+            "scale_factor": 3.0,
+        },
+        need_bounds=False,
+    )
+    m.lock(p, inputs)
+    np.testing.assert_allclose(m.scale_coefficients, truth, atol=1e-10)
+    # Scaled values are then +-1/3 exactly: the map sees only the sign.
+    np.testing.assert_allclose(np.abs(p / m.row_scale(inputs)), 1 / 3, rtol=1e-10)
+
+
+def test_scaled_mapping_round_trips_and_survives_the_config(rng):
+    inputs, _, p = scaled_samples(rng)
+    p *= np.exp(rng.normal(0, 2, p.size))  # not just the scale: a spread
+    info = {
+        "name": "rho_Q",
+        "maptype": "asinh",
+        "scale_mode": "quadratic",
+        "scale_factor": 0.5,
+    }
+    m = Mapping.from_dict(info, need_bounds=False)
+    m.lock(p, inputs)
+    again = Mapping.from_dict({**info, **m.bounds_dict()})
+    assert again.scale_coefficients == m.scale_coefficients
+    n, oos = again.phys_to_norm(p, inputs)
+    assert not oos.any()
+    back, oos = again.norm_to_phys(n, inputs)
+    assert not oos.any()
+    np.testing.assert_allclose(back, p, rtol=1e-12)
+    # The block (the approximator's path) gives the same bits.
+    plain = Mapping.from_dict({"name": "j_I", "maptype": "log"}, need_bounds=False)
+    plain.lock(np.abs(p))
+    block = MappingBlock([plain, again])
+    both, _ = block.norm_to_phys(np.stack([n, n], axis=1), inputs)
+    np.testing.assert_array_equal(both[1], back)
+    np.testing.assert_array_equal(both[0], plain.norm_to_phys(n)[0])
+    # Without the inputs a scaled mapping cannot work: an error, not a guess.
+    with pytest.raises(ValueError, match="needs the row inputs"):
+        again.norm_to_phys(n)
+
+
+@pytest.mark.parametrize(
+    "extra, pattern",
+    [
+        ({"scale_mode": "cubic"}, r"scale_mode = 'cubic' is not valid"),
+        ({"scale_mode": "quadratic", "scale_factor": 0}, "scale_factor = 0; expected"),
+        ({"scale_mode": "quadratic", "scale_factor": True}, "scale_factor = True"),
+        ({"scale_mode": "quadratic"}, r"scale_coefficients = None; expected a list"),
+        (
+            {"scale_mode": "quadratic", "scale_coefficients": [1.0, "a"]},
+            "scale_coefficients = .*; expected a list of numbers",
+        ),
+    ],
+)
+def test_bad_scale_entries(extra, pattern):
+    info = {"name": "rho_Q", "maptype": "asinh", "x_mean": 0, "x_std": 1}
+    info.update({"phys_min": -1, "phys_max": 1, "norm_min": -1, "norm_max": 1})
+    with pytest.raises(ConfigError, match=pattern):
+        Mapping.from_dict({**info, **extra}, where="nn/nn_config.toml")

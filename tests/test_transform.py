@@ -153,3 +153,14 @@ def test_any_network_outputs_obey_the_invariants(
     assert j_Q <= 0 and alpha_Q <= 0
     assert np.sign(j_V) * v_sign >= 0 and np.sign(rv) == v_sign
     assert np.sign(rq) == rho_sign
+
+
+def test_signed_rho_q_without_a_sign_result_keeps_its_own_sign(rng):
+    # Configs that learn rho_Q signed (asinh) have no rho_Q_sign network.
+    ts = synthetic(rng, n=50, rho=True)
+    out, suffixes, _ = to_internal(ts)
+    results = {c: out[c].to_numpy() for c in out.columns if suffixes[c] == "res"}
+    del results["rho_Q_sign"]
+    coeffs = from_internal(results, signs_from_table(out, suffixes))
+    np.testing.assert_array_equal(coeffs[:, 6], ts.table["rho_Q"].to_numpy())
+    assert (coeffs[:, 6] < 0).any() and (coeffs[:, 6] > 0).any()
