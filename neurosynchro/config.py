@@ -262,8 +262,10 @@ class NetworkConfig:
 
     @property
     def has_rotativities(self):
+        # rho_Q_sign only where rho_Q is learned as a magnitude (checked on
+        # loading).
         names = {s.name for s in self.results}
-        return all(r in names for r in ROTATIVITY_RESULTS)
+        return "rho_Q" in names and "rho_V" in names
 
 
 def config_path(nndir):
@@ -377,6 +379,17 @@ def _checked_config(document, path, need_bounds):
             )
         settings = {k: v for k, v in table.items() if k in TRAINERS[trainer].keys()}
         results.append(ResultSpec(mapping, trainer, settings))
+    by_name = {spec.name: spec for spec in results}
+    if (
+        "rho_Q" in by_name
+        and by_name["rho_Q"].mapping.maptype.name == "abs_log"
+        and "rho_Q_sign" not in by_name
+    ):
+        raise ConfigError(
+            f"{path}: rho_Q has maptype 'abs_log' (its magnitude) but there is no "
+            "rho_Q_sign result for its sign; add one, or learn rho_Q signed "
+            "(maptype 'asinh', see 'neurosynchro init-nndir')"
+        )
     expected = n_quadratic_features(len(params))
     for i, spec in enumerate(results):
         got = len(spec.mapping.scale_coefficients)

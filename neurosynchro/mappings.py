@@ -361,11 +361,21 @@ class Mapping:
         inputs : ndarray, shape (N, K)
             Normalized network inputs of the rows.
         """
-        features = quadratic_features(inputs)
+        # Term by term, in a fixed order, rather than one matrix product:
+        # each row's value then does not depend on which rows it is
+        # computed with (a BLAS product's rounding can), so a call split
+        # over threads gives the same bits.
+        inputs = np.asarray(inputs, dtype=float)
+        k = inputs.shape[1]
+        c = iter(self.scale_coefficients)
+        q = np.full(inputs.shape[0], next(c))
+        for i in range(k):
+            q += next(c) * inputs[:, i]
+        for i in range(k):
+            for j in range(i, k):
+                q += next(c) * (inputs[:, i] * inputs[:, j])
         with np.errstate(over="ignore"):
-            return self.scale_factor * np.exp(
-                features @ np.asarray(self.scale_coefficients)
-            )
+            return self.scale_factor * np.exp(q)
 
     def _need_inputs(self, inputs):
         if inputs is None:

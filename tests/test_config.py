@@ -284,6 +284,7 @@ def test_lock_fits_the_rho_q_row_scale_and_load_checks_its_length(
     nndir = tmp_path / "nn"
     init_nndir(nndir)
     config = lock_domain_range(transformed, nndir)
+    assert config.has_rotativities  # rho_Q signed needs no rho_Q_sign
     rho_q = config.result("rho_Q").mapping
     # s and theta: 1 + 2 + 3 coefficients of the quadratic.
     assert len(rho_q.scale_coefficients) == 6
@@ -306,3 +307,17 @@ def test_lock_fits_the_rho_q_row_scale_and_load_checks_its_length(
         ConfigError, match=r"\(rho_Q\): 7 scale_coefficients for 2 inputs; expected 6"
     ):
         load_config(nndir)
+
+
+def test_rho_q_magnitude_without_its_sign_is_refused(tmp_path, transformed):
+    nndir = tmp_path / "nn"
+    init_nndir(nndir)
+    path = nndir / CONFIG_NAME
+    text = path.read_text()
+    old = 'maptype = "asinh"\nscale_mode = "quadratic"\nscale_factor = 3.0\n'
+    assert old in text
+    path.write_text(text.replace(old, 'maptype = "abs_log"\n'))
+    with pytest.raises(
+        ConfigError, match=r"rho_Q has maptype 'abs_log'.*no rho_Q_sign"
+    ):
+        lock_domain_range(transformed, nndir)

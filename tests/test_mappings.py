@@ -269,3 +269,17 @@ def test_bad_scale_entries(extra, pattern):
     info.update({"phys_min": -1, "phys_max": 1, "norm_min": -1, "norm_max": 1})
     with pytest.raises(ConfigError, match=pattern):
         Mapping.from_dict({**info, **extra}, where="nn/nn_config.toml")
+
+
+def test_row_scale_of_each_row_does_not_depend_on_the_others(rng):
+    # Large calls are split over threads: the split must not change a bit.
+    inputs, _, p = scaled_samples(rng, rows=1001)
+    m = Mapping.from_dict(
+        {"name": "rho_Q", "maptype": "asinh", "scale_mode": "quadratic"},
+        need_bounds=False,
+    )
+    m.lock(p, inputs)
+    whole = m.row_scale(inputs)
+    parts = np.concatenate([m.row_scale(inputs[a:b]) for a, b in ((0, 7), (7, 1001))])
+    np.testing.assert_array_equal(parts, whole)
+    np.testing.assert_array_equal(m.row_scale(inputs[500:501]), whole[500:501])
