@@ -35,10 +35,12 @@ class PhysicalApproximator:
     dtype : {numpy.float64, numpy.float32}
         Type the networks are evaluated in (default float64). float32 is
         up to twice as fast; the coefficients then agree with float64 to
-        a few parts in a million (99% of points within 6e-6 relative, the
-        worst about 5e-5, for the pretrained networks: the networks'
-        rounding, about 1e-7 of their output scale, amplified by the log
-        maps). Everything else is computed in float64.
+        a few parts in a million (for the pretrained networks, 99% of
+        points within 1.3e-5 relative and the worst 8e-6, except ``rho_Q``
+        close to its zero crossing: up to 2e-4 where ``|rho_Q| > 0.01
+        |rho_V|``). That is the networks' rounding, about 1e-7 of their
+        output scale, amplified by the maps. Everything else is computed
+        in float64.
     threads : int, optional
         Threads each large call's network evaluation is split over (see
         :class:`~neurosynchro.engine.FusedNetworks`; default: one per CPU

@@ -163,9 +163,11 @@ def test_thermal_flags_points_beyond_its_training_cut():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_agrees_with_float64_to_a_few_parts_in_a_million(name):
-    # Documented: 99% of points within 6e-6, the worst about 5e-5. float32
-    # rounding of the networks' outputs is about 1e-7 of their scale; the
-    # log maps amplify it by at most a few hundred.
+    # Documented: 99% of points within 1.5e-5 and the worst below 1e-5,
+    # except rho_Q where it nears zero (its crossing), up to 2e-4 where
+    # |rho_Q| > 0.01 |rho_V|. float32 rounding of the networks' outputs is
+    # about 1e-7 of their scale, amplified by the log maps, and for rho_Q
+    # by the ratio of its row scale to its value.
     rng = np.random.default_rng(32)
     s, theta, params = draw(name, 20000, rng)
     nu = 1e10
@@ -182,7 +184,10 @@ def test_float32_agrees_with_float64_to_a_few_parts_in_a_million(name):
     good = ~oos & ~oos32
     relative = np.abs(c32[good] / c64[good] - 1)
     assert np.percentile(relative, 99, axis=0).max() < 1.5e-5
-    assert relative.max() < 2e-4
+    others = [0, 1, 2, 3, 4, 5, 7]
+    assert relative[:, others].max() < 1e-5
+    away = np.abs(c64[good, 6]) > 0.01 * np.abs(c64[good, 7])
+    assert relative[away, 6].max() < 3e-4
 
 
 def test_a_large_call_split_over_threads_gives_the_same_bits(monkeypatch):

@@ -17,6 +17,7 @@ validation errors.
 """
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -124,6 +125,67 @@ def record_validation(nndir, held_out, name):
     return figures
 
 
+def retrain(args, work, held_out):
+    """Retrain some results of a shipped directory on the same rows.
+
+    Each retrained result takes its entry in the default config (a new
+    parameterization, say); results the default config no longer has are
+    removed. Every other network, and the generation records, stay.
+    """
+    from neurosynchro.config import DEFAULT_CONFIG
+
+    shipped = PRETRAINED_DIR / args.name
+    nndir = work / args.name
+    shutil.copytree(shipped, nndir)
+    config_path = nndir / "nn_config.toml"
+    document = tomlkit.parse(config_path.read_text())
+    recorded_sha = str(document["provenance"]["training_set_sha256"])
+    defaults = {str(t["name"]): t for t in tomlkit.parse(DEFAULT_CONFIG)["results"]}
+    kept = tomlkit.aot()
+    removed = []
+    for item in document["results"]:
+        name = str(item["name"])
+        if name not in defaults:
+            removed.append(name)
+            (nndir / f"{name}.npz").unlink(missing_ok=True)
+            continue
+        if name in args.retrain:
+            item = defaults[name]
+        kept.append(item)
+    document["results"] = kept
+    # (tomlkit leaves an extra blank line before each rebuilt table.)
+    config_path.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(document)))
+    transformed = read_training_set(work / "transformed.txt")
+    config = lock_domain_range(transformed, nndir)
+    document = tomlkit.parse(config_path.read_text())
+    if str(document["provenance"]["training_set_sha256"]) != recorded_sha:
+        sys.exit(f"{args.training}: not the rows {shipped} was trained on")
+    log = [
+        line
+        for line in document["provenance"]["training_log"]
+        if line.split(":")[0] not in args.retrain + removed
+    ]
+    for name in args.retrain:
+        line = train_result(config, transformed, name, nndir).line()
+        print(line, file=sys.stderr, flush=True)
+        log.append(line)
+    provenance = document["provenance"]
+    provenance["training_log"] = log
+    provenance["neurosynchro_version"] = __version__
+    provenance["retrained"] = (
+        f"{', '.join(args.retrain)} retrained with their default config entries "
+        f"by tools/make_pretrained.py --retrain (same training rows)"
+        + (f"; removed {', '.join(removed)}" if removed else "")
+    )
+    atomic_write_text(config_path, tomlkit.dumps(document))
+    figures = record_validation(nndir, held_out, args.name)
+    print(format_table(figures))
+    (work / "figures.txt").write_text(format_table(figures))
+    shutil.rmtree(shipped)
+    shutil.copytree(nndir, shipped, ignore=shutil.ignore_patterns("*.keras"))
+    print(f"wrote {shipped}; work files in {work}", file=sys.stderr)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=("thermal", "powerlaw", "kappa"))
@@ -133,6 +195,13 @@ def main(argv=None):
         "--validate-only",
         action="store_true",
         help="only re-measure the shipped directory's validation errors",
+    )
+    parser.add_argument(
+        "--retrain",
+        nargs="+",
+        metavar="RESULT",
+        help="retrain only these results of the shipped directory, with their "
+        "default config entries (the training rows must be the same: checked)",
     )
     args = parser.parse_args(argv)
 
@@ -151,6 +220,10 @@ def main(argv=None):
         nndir = PRETRAINED_DIR / args.name
         figures = record_validation(nndir, held_out, args.name)
         print(format_table(figures))
+        return
+
+    if args.retrain:
+        retrain(args, work, held_out)
         return
 
     nndir = work / args.name
