@@ -319,6 +319,16 @@ def _check_keys(keys, allowed, where):
             )
 
 
+#: Keys of a [[results]] table that an input's [[params]] table may not have.
+RESULT_ONLY_KEYS = ("trainer", "scale_mode", "scale_factor", "scale_coefficients")
+
+
+def _check_param_table(table, where):
+    for key in RESULT_ONLY_KEYS[1:]:
+        if key in table:
+            raise ConfigError(f"{where}: {key} applies to [[results]] tables only")
+
+
 def _tables(document, key, path):
     tables = document.get(key)
     if tables is None:
@@ -358,6 +368,8 @@ def _checked_config(document, path, need_bounds):
         for i, table in enumerate(_tables(document, kind, path)):
             allowed = MAPPING_KEYS + (settings_keys if kind == "results" else ())
             _check_keys(list(table), allowed, f"{path}: [[{kind}]] #{i + 1}")
+            if kind == "params":
+                _check_param_table(table, f"{path}: [[params]] #{i + 1}")
     _check_keys(
         list(document.get("training", {})), settings_keys, f"{path}: [training]"
     )
@@ -537,15 +549,24 @@ def lock_domain_range(training_set, nndir):
 
     inputs = []
     for i, item in enumerate(list(params) + list(results)):
-        mapping = Mapping.from_dict(item, f"{path}: table #{i + 1}", need_bounds=False)
+        if i < len(params):
+            where = f"{path}: [[params]] #{i + 1}"
+            _check_param_table(item, where)
+        else:
+            where = f"{path}: [[results]] #{i - len(params) + 1}"
+        mapping = Mapping.from_dict(item, where, need_bounds=False)
         if i == len(params):
             # The normalized network inputs, for results with a row scale.
             inputs = np.stack(inputs, axis=1)
-        if i < len(params):
-            mapping.lock(table[mapping.name].to_numpy())
-            inputs.append(mapping.phys_to_norm(table[mapping.name].to_numpy())[0])
-        else:
-            mapping.lock(table[mapping.name].to_numpy(), inputs)
+        values = table[mapping.name].to_numpy()
+        try:
+            if i < len(params):
+                mapping.lock(values)
+                inputs.append(mapping.phys_to_norm(values)[0])
+            else:
+                mapping.lock(values, inputs)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
         for key, value in mapping.bounds_dict().items():
             item[key] = value
 

@@ -197,6 +197,11 @@ MIN_SAMPLES = 3
 SCALE_MODES = ("none", "quadratic")
 
 
+#: Largest magnitude of a row-scale coefficient: exp overflows beyond about
+#: 700, and a fit to ln |p| of a table's values needs nothing near it.
+MAX_SCALE_COEFFICIENT = 700.0
+
+
 def quadratic_features(n):
     """Columns ``1, n_i, n_i n_j (i <= j)`` of normalized inputs ``n`` (N, K)."""
     n = np.asarray(n, dtype=float)
@@ -303,32 +308,40 @@ class Mapping:
             ),
             scale_mode=_choice(info, "scale_mode", SCALE_MODES, "none", where),
         )
+        # The scale keys are checked whenever given, used only when scaled.
+        factor = info.get("scale_factor", 1.0)
+        if not (
+            isinstance(factor, int | float)
+            and not isinstance(factor, bool)
+            and 0 < factor < np.inf
+        ):
+            raise ConfigError(
+                f"{where}: scale_factor = {factor!r}; expected a positive number"
+            )
+        coefficients = info.get("scale_coefficients")
+        if coefficients is not None and not (
+            isinstance(coefficients, list | tuple)
+            and coefficients
+            and all(
+                isinstance(c, int | float)
+                and not isinstance(c, bool)
+                and abs(c) < MAX_SCALE_COEFFICIENT
+                for c in coefficients
+            )
+        ):
+            raise ConfigError(
+                f"{where}: scale_coefficients = {coefficients!r}; expected a list "
+                f"of numbers between -{MAX_SCALE_COEFFICIENT:g} and "
+                f"{MAX_SCALE_COEFFICIENT:g}"
+            )
         if mapping.scaled:
-            factor = info.get("scale_factor", 1.0)
-            if not (
-                isinstance(factor, int | float)
-                and not isinstance(factor, bool)
-                and 0 < factor < np.inf
-            ):
-                raise ConfigError(
-                    f"{where}: scale_factor = {factor!r}; expected a positive number"
-                )
             mapping.scale_factor = float(factor)
-            if need_bounds:
-                coefficients = info.get("scale_coefficients")
-                if not (
-                    isinstance(coefficients, list | tuple)
-                    and coefficients
-                    and all(
-                        isinstance(c, int | float) and not isinstance(c, bool)
-                        for c in coefficients
-                    )
-                    and np.isfinite(np.array(coefficients, dtype=float)).all()
-                ):
-                    raise ConfigError(
-                        f"{where}: scale_coefficients = {coefficients!r}; expected "
-                        "a list of numbers (run 'neurosynchro lock-domain-range')"
-                    )
+            if need_bounds and coefficients is None:
+                raise ConfigError(
+                    f"{where}: no scale_coefficients for scale_mode = "
+                    f"{mapping.scale_mode!r}; run 'neurosynchro lock-domain-range'"
+                )
+            if coefficients is not None:
                 mapping.scale_coefficients = tuple(float(c) for c in coefficients)
         if need_bounds:
             missing = [k for k in BOUND_KEYS if k not in info]
@@ -408,8 +421,9 @@ class Mapping:
             features = quadratic_features(inputs[fit])
             if fit.sum() < 2 * features.shape[1]:
                 raise ConfigError(
-                    f"{self.name}: only {fit.sum()} rows to fit its row scale; "
-                    f"need at least {2 * features.shape[1]}"
+                    f"{self.name}: only {fit.sum()} rows with a finite, non-zero "
+                    f"value to fit its row scale; need at least "
+                    f"{2 * features.shape[1]}"
                 )
             coefficients = np.linalg.lstsq(
                 features, np.log(np.abs(samples[fit])), rcond=None

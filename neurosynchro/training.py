@@ -178,6 +178,8 @@ class TrainingReport:
     #: the validation rows (regression only).
     validation_median: float = np.nan
     validation_p95: float = np.nan
+    #: Whether the result is a class (binary trainer output).
+    binary: bool = False
     #: Normalized validation inputs, shape (M, n_params), and the residuals
     #: (network minus truth, normalized), shape (M,), for plots.
     validation_inputs: np.ndarray = dataclasses.field(default=None, repr=False)
@@ -190,7 +192,7 @@ class TrainingReport:
             + (f" + {self.refined} L-BFGS iterations" if self.refined else "")
             + f", {self.seconds:.1f} s; validation "
         )
-        if np.isnan(self.validation_median):
+        if self.binary:
             return text + f"misclassified {self.validation_error:.2%}"
         return text + (
             f"rms {self.validation_error:.3g} (normalized), relative error median "
@@ -571,6 +573,7 @@ def train_result(config, training_set, name, nndir, progress=False):
     report.validation_inputs = x[val]
     report.validation_residuals = predicted - y[val]
     if settings.output == "binary":
+        report.binary = True
         report.validation_error = float(np.mean((predicted > 0.5) != (y[val] > 0.5)))
     else:
         report.validation_error = float(np.sqrt(np.mean((predicted - y[val]) ** 2)))

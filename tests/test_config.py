@@ -321,3 +321,32 @@ def test_rho_q_magnitude_without_its_sign_is_refused(tmp_path, transformed):
         ConfigError, match=r"rho_Q has maptype 'abs_log'.*no rho_Q_sign"
     ):
         lock_domain_range(transformed, nndir)
+
+
+def test_row_scale_keys_on_an_input_are_refused(tmp_path, transformed):
+    nndir = tmp_path / "nn"
+    init_nndir(nndir)
+    path = nndir / CONFIG_NAME
+    text = path.read_text()
+    path.write_text(
+        text.replace('name = "s"\n', 'name = "s"\nscale_mode = "quadratic"\n')
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"\[\[params\]\] #1: scale_mode applies to \[\[results\]\] tables only",
+    ):
+        lock_domain_range(transformed, nndir)
+    assert path.read_text() != text  # the user's edit, untouched by the refusal
+    with pytest.raises(ConfigError, match="applies to"):
+        load_config(nndir, need_bounds=False)
+
+
+def test_row_scale_needs_nonzero_rows_and_says_which_file(tmp_path, transformed):
+    nndir = tmp_path / "nn"
+    init_nndir(nndir)
+    transformed.table["rho_Q"] = 0.0
+    with pytest.raises(
+        ConfigError,
+        match=r"transformed\.txt: rho_Q: only 0 rows with a finite, non-zero value",
+    ):
+        lock_domain_range(transformed, nndir)

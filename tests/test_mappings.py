@@ -257,11 +257,19 @@ def test_scaled_mapping_round_trips_and_survives_the_config(rng):
         ({"scale_mode": "cubic"}, r"scale_mode = 'cubic' is not valid"),
         ({"scale_mode": "quadratic", "scale_factor": 0}, "scale_factor = 0; expected"),
         ({"scale_mode": "quadratic", "scale_factor": True}, "scale_factor = True"),
-        ({"scale_mode": "quadratic"}, r"scale_coefficients = None; expected a list"),
+        ({"scale_mode": "quadratic"}, r"no scale_coefficients for scale_mode = 'q"),
         (
             {"scale_mode": "quadratic", "scale_coefficients": [1.0, "a"]},
             "scale_coefficients = .*; expected a list of numbers",
         ),
+        # exp overflows far below such a coefficient: refused, not inf.
+        (
+            {"scale_mode": "quadratic", "scale_coefficients": [1e308, 1.0]},
+            r"expected a list of numbers between -700 and 700",
+        ),
+        # Checked even when not used (scale_mode none), not silently kept.
+        ({"scale_factor": "big"}, "scale_factor = 'big'; expected a positive"),
+        ({"scale_coefficients": ["x"]}, "scale_coefficients = \\['x'\\]"),
     ],
 )
 def test_bad_scale_entries(extra, pattern):

@@ -84,3 +84,16 @@ def test_refine_returns_the_network_when_nothing_improves():
     y_val = network(x_val)
     refined, _ = refine(network, x, y, x_val, y_val, 20)
     assert refined is network
+
+
+def test_report_line_says_regression_or_classes_by_the_trainer_not_the_numbers():
+    from neurosynchro.training import TrainingReport
+
+    # A regression whose relative errors are NaN (an overflowing map, say)
+    # is still reported as a regression, not as a misclassified fraction.
+    broken = TrainingReport("rho_Q", "generic", 90, 0, 1, 1.0, 0.5)
+    assert "misclassified" not in broken.line()
+    assert "relative error median nan%" in broken.line()
+    assert "1 epoch," in broken.line()
+    classes = TrainingReport("s", "binary", 90, 0, 3, 1.0, 0.02, binary=True)
+    assert classes.line().endswith("validation misclassified 2.00%")
