@@ -30,8 +30,8 @@ over a table (for ``0 <= theta <= pi/2``) is found from the data, rows that
 contradict it are dropped and counted, and the signs travel with the
 transformed table (as constant ``sign_NAME(meta)`` columns) into
 ``nn_config.toml``, from which reassembly applies them. ``rho_Q`` changes
-sign inside the domain (for all three built-in distributions), so it is
-learned signed.
+sign inside the domain (for thermal and kappa electrons; for the power law
+it is negative throughout the default domain), so it is learned signed.
 """
 
 import logging
