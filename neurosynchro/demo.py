@@ -73,15 +73,9 @@ def run(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: expected a positive integer")
     if args.directory:
-        work = Path(args.directory)
-        if work.exists() and not work.is_dir():
-            raise UsageError(f"DIRECTORY {work}: is a file; expected a directory")
-        try:
-            work.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(
-                f"DIRECTORY {work}: cannot create it ({error.strerror})"
-            ) from None
+        from .fileio import make_directory
+
+        work = make_directory(args.directory, "DIRECTORY")
     else:
         work = Path(tempfile.mkdtemp(prefix="neurosynchro-demo-"))
     _say(f"neurosynchro demo: writing into {work}")

@@ -54,3 +54,23 @@ def atomic_write_text(target, text):
     """Write ``text`` to ``target`` atomically (UTF-8)."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def make_directory(path, label):
+    """Create directory ``path`` (and its parents) if needed, and return it.
+
+    ``label`` names the argument in the one-line :class:`UsageError` raised
+    when ``path`` is a file or cannot be created.
+    """
+    from .errors import UsageError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{label} {path}: is a file; expected a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"{label} {path}: cannot create it ({error.strerror})"
+        ) from None
+    return path

@@ -652,13 +652,9 @@ def plot_errors(comparison, outdir):
     from matplotlib.figure import Figure
     from matplotlib.ticker import LogLocator, NullLocator
 
-    outdir = Path(outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(
-            f"--plots {outdir}: cannot create directory: {error}"
-        ) from None
+    from .fileio import make_directory
+
+    outdir = make_directory(outdir, "--plots")
     usable = ~comparison.oos
     series = [("network", comparison.network, comparison.absent, "C0")]
     if comparison.fits is not None:
