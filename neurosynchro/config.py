@@ -320,11 +320,11 @@ def _check_keys(keys, allowed, where):
 
 
 #: Keys of a [[results]] table that an input's [[params]] table may not have.
-RESULT_ONLY_KEYS = ("trainer", "scale_mode", "scale_factor", "scale_coefficients")
+SCALE_KEYS = ("scale_mode", "scale_factor", "scale_coefficients")
 
 
 def _check_param_table(table, where):
-    for key in RESULT_ONLY_KEYS[1:]:
+    for key in SCALE_KEYS:
         if key in table:
             raise ConfigError(f"{where}: {key} applies to [[results]] tables only")
 
@@ -547,28 +547,26 @@ def lock_domain_range(training_set, nndir):
         document["results"] = array
         results = document["results"]
 
-    inputs = []
-    for i, item in enumerate(list(params) + list(results)):
-        if i < len(params):
-            where = f"{path}: [[params]] #{i + 1}"
-            _check_param_table(item, where)
-        else:
-            where = f"{path}: [[results]] #{i - len(params) + 1}"
+    def lock(item, where, inputs=None):
         mapping = Mapping.from_dict(item, where, need_bounds=False)
-        if i == len(params):
-            # The normalized network inputs, for results with a row scale.
-            inputs = np.stack(inputs, axis=1)
         values = table[mapping.name].to_numpy()
         try:
-            if i < len(params):
-                mapping.lock(values)
-                inputs.append(mapping.phys_to_norm(values)[0])
-            else:
-                mapping.lock(values, inputs)
+            mapping.lock(values, inputs)
         except ConfigError as error:
             raise ConfigError(f"{source}: {error}") from None
         for key, value in mapping.bounds_dict().items():
             item[key] = value
+        return mapping.phys_to_norm(values)[0] if inputs is None else None
+
+    columns = []
+    for i, item in enumerate(params):
+        where = f"{path}: [[params]] #{i + 1}"
+        _check_param_table(item, where)
+        columns.append(lock(item, where))
+    # The normalized network inputs, for results with a row scale.
+    inputs = np.stack(columns, axis=1)
+    for i, item in enumerate(results):
+        lock(item, f"{path}: [[results]] #{i + 1}", inputs)
 
     signs = signs_from_table(table, training_set.suffixes)
     if signs:

@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import UsageError
+
 
 @contextlib.contextmanager
 def atomic_path(target, suffix=".tmp"):
@@ -62,8 +64,6 @@ def make_directory(path, label):
     ``label`` names the argument in the one-line :class:`UsageError` raised
     when ``path`` is a file or cannot be created.
     """
-    from .errors import UsageError
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{label} {path}: is a file; expected a directory")

@@ -202,13 +202,21 @@ SCALE_MODES = ("none", "quadratic")
 MAX_SCALE_COEFFICIENT = 700.0
 
 
+def _quadratic_terms(n):
+    """The terms ``n_i``, then ``n_i n_j (i <= j)``, of inputs ``n`` (N, K),
+    in the order of the coefficients (after the constant)."""
+    k = n.shape[1]
+    for i in range(k):
+        yield n[:, i]
+    for i in range(k):
+        for j in range(i, k):
+            yield n[:, i] * n[:, j]
+
+
 def quadratic_features(n):
     """Columns ``1, n_i, n_i n_j (i <= j)`` of normalized inputs ``n`` (N, K)."""
     n = np.asarray(n, dtype=float)
-    k = n.shape[1]
-    columns = [np.ones(n.shape[0])] + [n[:, i] for i in range(k)]
-    columns += [n[:, i] * n[:, j] for i in range(k) for j in range(i, k)]
-    return np.stack(columns, axis=1)
+    return np.stack([np.ones(n.shape[0]), *_quadratic_terms(n)], axis=1)
 
 
 def n_quadratic_features(k):
@@ -379,20 +387,18 @@ class Mapping:
         # computed with (a BLAS product's rounding can), so a call split
         # over threads gives the same bits.
         inputs = np.asarray(inputs, dtype=float)
-        k = inputs.shape[1]
-        c = iter(self.scale_coefficients)
-        q = np.full(inputs.shape[0], next(c))
-        for i in range(k):
-            q += next(c) * inputs[:, i]
-        for i in range(k):
-            for j in range(i, k):
-                q += next(c) * (inputs[:, i] * inputs[:, j])
+        constant, *slopes = self.scale_coefficients
+        q = np.full(inputs.shape[0], constant)
+        for c, term in zip(slopes, _quadratic_terms(inputs), strict=True):
+            q += c * term
         with np.errstate(over="ignore"):
             return self.scale_factor * np.exp(q)
 
-    def _need_inputs(self, inputs):
+    def _need_inputs(self, inputs, fitted=True):
         if inputs is None:
             raise ValueError(f"{self.name}: a scaled mapping needs the row inputs")
+        if not fitted:
+            return
         expected = n_quadratic_features(np.shape(inputs)[1])
         if len(self.scale_coefficients) != expected:
             raise ConfigError(
@@ -414,8 +420,7 @@ class Mapping:
         """
         samples = np.asarray(samples, dtype=float)
         if self.scaled:
-            if inputs is None:
-                raise ValueError(f"{self.name}: a scaled mapping needs the row inputs")
+            self._need_inputs(inputs, fitted=False)
             inputs = np.asarray(inputs, dtype=float)
             fit = np.isfinite(samples) & (samples != 0) & np.isfinite(inputs).all(1)
             features = quadratic_features(inputs[fit])

@@ -1,5 +1,7 @@
 """Which processes are running, read from /proc (Linux)."""
 
+import os
+import signal
 from pathlib import Path
 
 
@@ -25,3 +27,20 @@ def group_members(pgid):
         if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             members.append(int(entry.name))
     return members
+
+
+def stop_command(process, how):
+    """Stop a command started in a session of its own: ``"ctrl-c"`` (SIGINT
+    to its whole process group, as a terminal sends it) or ``"kill"``
+    (SIGTERM to the command alone)."""
+    if how == "ctrl-c":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, signal.SIGTERM)
+
+
+def kill_if_running(process):
+    """SIGKILL a command's process group if the command is still running."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)

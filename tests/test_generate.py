@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomlkit
-from _proctools import group_members
+from _proctools import group_members, kill_if_running, stop_command
 from numpy.testing import assert_allclose, assert_array_equal
 
 import neurosynchro
@@ -285,16 +285,11 @@ def test_stopped_command_says_how_to_resume(
     process = _command_in_subprocess(outdir)
     try:
         _wait_for_shards(process, outdir, 2)
-        if how == "ctrl-c":
-            os.killpg(process.pid, signal.SIGINT)
-        else:
-            os.kill(process.pid, signal.SIGTERM)
+        stop_command(process, how)
         _, stderr = process.communicate(timeout=30)
         done = _shards_stay(process, outdir)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        kill_if_running(process)
     stderr = stderr.decode()
     assert process.returncode == status, stderr
     assert "Traceback" not in stderr, stderr

@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
-from _proctools import alive, group_members
+from _proctools import alive, group_members, kill_if_running, stop_command
 from nnfactory import random_nndir
 from test_transform import synthetic
 
@@ -167,16 +167,11 @@ def test_stopped_train_leaves_no_worker_and_no_traceback(
         # j_I saved; alpha_I training, rho_V taken up by the free worker.
         wait_until(lambda: (nndir / "j_I.npz").exists(), 120, "j_I trained")
         time.sleep(1)
-        if how == "ctrl-c":
-            os.killpg(process.pid, signal.SIGINT)
-        else:
-            os.kill(process.pid, signal.SIGTERM)
+        stop_command(process, how)
         _, stderr = process.communicate(timeout=60)
         wait_until(lambda: not group_members(process.pid), 10, "workers gone")
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        kill_if_running(process)
     stderr = stderr.decode()
     assert process.returncode == status, stderr
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
